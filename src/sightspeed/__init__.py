@@ -1,0 +1,22 @@
+"""sightspeed: make Python computer-vision inference pipelines fast, and show why they are slow.
+
+>>> import sightspeed
+>>> stage = sightspeed.Stage("double", lambda item: None)
+>>> stage.name
+'double'
+"""
+
+from __future__ import annotations
+
+from ._version import __version__ as __version__
+from .errors import InputError as InputError
+from .errors import MissingDependency as MissingDependency
+from .errors import SightspeedError as SightspeedError
+from .pipeline.executors import Pipelined as Pipelined
+from .pipeline.executors import Serial as Serial
+from .pipeline.item import Item as Item
+from .pipeline.run import RunResult as RunResult
+from .pipeline.run import run as run
+from .pipeline.stage import Pipeline as Pipeline
+from .pipeline.stage import Stage as Stage
+from .profiling.session import Session as Session

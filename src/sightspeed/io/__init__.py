@@ -1,0 +1,1 @@
+"""Inputs and outputs: sources, decoders, atomic writers, video."""

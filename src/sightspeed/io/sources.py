@@ -1,0 +1,116 @@
+"""Turn what a user typed (files, folders, globs, @lists, videos) into an ordered list of sources.
+
+Nothing is opened here except folders and list files; a path that cannot be used still becomes a source, so it
+gets its own manifest row with the reason instead of vanishing or ending the run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: ``path`` to read, ``relative`` name to derive its output name from, ``kind`` image|video,
+    and ``problem`` when it is already known to be unusable (missing, a folder, a broken link)."""
+
+    path: str
+    relative: str
+    kind: str = "image"
+    problem: str | None = None
+
+
+def kind_of(path: str) -> str:
+    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+
+
+def expand(inputs: list[str]) -> list[Source]:
+    """Expand inputs in the order given; a file named twice is used once.
+
+    - a folder: every image and video below it (recursively, sorted); its sub-folders are kept in output names;
+    - a glob (``*``, ``?``, ``[``, ``**``): its matches, sorted;
+    - ``@list.txt``: one path per line (blank lines and ``#`` comments skipped; relative to the list's folder);
+    - anything else: a file, image or video by its suffix.
+    """
+    out: list[Source] = []
+    seen: set[str] = set()
+
+    def add(src: Source) -> None:
+        key = os.path.realpath(src.path) if src.problem is None else src.path
+        if key not in seen:
+            seen.add(key)
+            out.append(src)
+
+    for raw in inputs:
+        for src in _expand_one(raw):
+            add(src)
+    return out
+
+
+def _expand_one(raw: str) -> list[Source]:
+    if raw.startswith("@"):
+        return _from_list(raw[1:])
+    if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
+        matches = sorted(glob.glob(raw, recursive=True))
+        if not matches:
+            return [Source(raw, Path(raw).name, problem="glob matched no files")]
+        return [s for m in matches for s in _from_path(m, explicit=False)]
+    return _from_path(raw, explicit=True)
+
+
+def _from_path(path: str, explicit: bool) -> list[Source]:
+    name = Path(path).name
+    if os.path.isdir(path):
+        if explicit or Path(path).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+            return _walk(path)
+        return [Source(path, name, problem="is a directory, not an image file")]
+    if os.path.islink(path) and not os.path.exists(path):
+        return [Source(path, name, problem="broken symbolic link")]
+    if not os.path.exists(path):
+        return [Source(path, name, problem="no such file")]
+    return [Source(path, name, kind_of(path))]
+
+
+def _walk(root: str) -> list[Source]:
+    found: list[Source] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+        # A folder named like an image (x.jpg/) is reported, not entered: the user meant a file.
+        for d in [d for d in dirnames if Path(d).suffix.lower() in media]:
+            dirnames.remove(d)
+            filenames.append(d)
+        for name in sorted(filenames):
+            if Path(name).suffix.lower() not in media:
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root)
+            if os.path.isdir(full):
+                found.append(Source(full, rel, problem="is a directory, not an image file"))
+            elif os.path.islink(full) and not os.path.exists(full):
+                found.append(Source(full, rel, problem="broken symbolic link"))
+            else:
+                found.append(Source(full, rel, kind_of(full)))
+    return found
+
+
+def _from_list(list_path: str) -> list[Source]:
+    try:
+        text = Path(list_path).read_text()
+    except OSError as exc:
+        return [Source(list_path, Path(list_path).name, problem=f"cannot read list file: {exc.strerror or exc}")]
+    base = Path(list_path).parent
+    out: list[Source] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        path = line if os.path.isabs(line) else str(base / line)
+        out.extend(_from_path(path, explicit=True))
+    return out

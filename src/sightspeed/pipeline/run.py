@@ -1,0 +1,217 @@
+"""run(): sources -> items -> executor -> in-order sink (video writer, manifest, progress) -> Session."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import sources as sources_mod
+from ..io import video
+from ..io.pool import BufferPool
+from ..io.write import OutputNamer
+from ..profiling.session import Session, StageInfo, machine_summary
+from .executors import Pipelined, Serial, describe
+from .item import Item
+from .stage import Pipeline
+from .standard import decode_stage, write_stage
+from .threads import per_stage_threads, set_opencv_threads
+
+
+@dataclass
+class RunResult:
+    """What a run did: the Session (spans), counts, and the manifest path."""
+
+    session: Session
+    ok: int = 0
+    failed: int = 0
+    manifest: str | None = None
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        return (self.ok + self.failed) / self.session.wall_s if self.session.wall_s else 0.0
+
+
+def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int | None = None) -> Pipeline:
+    """Add the standard decode / write stages a pipeline lacks."""
+    names = {s.name for s in pipeline.stages}
+    stages = list(pipeline.stages)
+    if "decode" not in names:
+        kwargs = {"max_pixels": max_pixels} if max_pixels else {}
+        stages.insert(0, decode_stage(pool, **kwargs))
+    if "write" not in names:
+        stages.append(write_stage())
+    return Pipeline(stages, name=pipeline.name, close_hooks=pipeline.close_hooks, info=pipeline.info)
+
+
+def run(
+    pipeline: Pipeline,
+    inputs: list[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    executor: Serial | Pipelined | None = None,
+    limit: int | None = None,
+    on_item: Callable[[dict], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    session: Session | None = None,
+    pool: BufferPool | None = None,
+) -> RunResult:
+    """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
+    ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
+
+    >>> # result = run(build("portrait"), ["photos/"], "out/")   # doctest: +SKIP
+    """
+    executor = executor or Serial()
+    session = session or Session()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    pool = pool or BufferPool()
+    pipe = complete(pipeline, pool)
+    # Pipelined stages run at once, each on one core's worth of OpenCV; serial stages may use every core.
+    set_opencv_threads(1 if isinstance(executor, Pipelined) else per_stage_threads(1))
+    srcs = sources_mod.expand(inputs)
+    if limit is not None:
+        srcs = srcs[:limit]
+    session.stages = [StageInfo(s.name, s.batchable, s.threads, _workers(executor, s)) for s in pipe.stages]
+    session.machine = session.machine or machine_summary()
+    session.config.update({"pipeline": pipe.name, "inputs": len(srcs), **executor.describe(), **pipe.info})
+    if on_start:
+        on_start(len(srcs))
+    namer = OutputNamer(out)
+    result = RunResult(session, manifest=str(out / "manifest.jsonl"))
+    sink = _Sink(namer, result, pool, on_item)
+    started = time.perf_counter()
+    session.now()
+    try:
+        with open(result.manifest, "w") as manifest:
+            sink.manifest = manifest
+            for item in executor.run(pipe, _items(srcs, namer, session, sink), session):
+                sink.take(item)
+            sink.finish_video()
+    finally:
+        session.wall_s = time.perf_counter() - started
+        pipe.close()
+    session.counters.update({"ok": result.ok, "failed": result.failed})
+    return result
+
+
+def _workers(executor: Serial | Pipelined, stage) -> int:
+    return stage.workers_for(executor.workers) if isinstance(executor, Pipelined) else 1
+
+
+def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session, sink: _Sink) -> Iterator[Item]:
+    """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode')."""
+    index = 0
+    for src in srcs:
+        stem = namer.stem(src.relative)
+        if src.problem is not None or src.kind == "image":
+            item = Item(src.path, index, output_stem=stem)
+            if src.problem:
+                item.fail("input", src.problem)
+            index += 1
+            yield item
+            continue
+        try:
+            info = video.probe(src.path)
+            frames = video.frames(src.path)
+            k = 0
+            while True:
+                t = session.now()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                session.record("decode", t, session.now(), items=1, bytes_out=frame.nbytes)
+                yield Item(f"{src.path}#{k}", index, image=frame, output_stem=stem,
+                           meta={"video": src.path, "frame": k, "fps": info.fps})
+                index += 1
+                k += 1
+            if k == 0:
+                raise InputError(src.path, "video has no readable frames")
+        except InputError as exc:
+            item = Item(src.path, index, output_stem=stem, meta={"video": src.path})
+            item.fail("decode", exc.reason)
+            index += 1
+            yield item
+
+
+class _Sink:
+    """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
+
+    def __init__(self, namer: OutputNamer, result: RunResult, pool: BufferPool,
+                 on_item: Callable[[dict], None] | None) -> None:
+        self.result, self.pool, self.on_item = result, pool, on_item
+        self.manifest = None
+        self._video: dict | None = None
+
+    def take(self, item: Item) -> None:
+        path = item.meta.get("video")
+        if path is not None:
+            self._video_frame(path, item)
+        else:
+            self.finish_video()
+            self._row({"input": item.source, "status": "ok" if item.ok else "error", "reason": item.error,
+                       "stage": item.failed_stage, "outputs": item.outputs, "size": item.meta.get("size"),
+                       "times_ms": {k: round(v * 1000, 3) for k, v in item.times.items()}})
+        for buf in item.borrowed:
+            self.pool.give(buf)
+        item.borrowed.clear()
+        item.release()
+
+    def _video_frame(self, path: str, item: Item) -> None:
+        v = self._video
+        if v is None or v["path"] != path:
+            self.finish_video()
+            v = self._video = {"path": path, "stem": item.output_stem, "writer": None, "frames": 0,
+                               "error": None, "stage": None, "times": {}}
+        v["frames"] += 1 if item.ok else 0
+        for k, t in item.times.items():
+            v["times"][k] = v["times"].get(k, 0.0) + t
+        if not item.ok:
+            v["error"] = v["error"] or (f"frame {item.meta.get('frame', 0)}: {item.error}"
+                                        if "frame" in item.meta else item.error)
+            v["stage"] = v["stage"] or item.failed_stage
+            return
+        frame = item.output if item.output is not None else item.image
+        session = self.result.session
+        t = session.now()
+        try:
+            if v["writer"] is None:
+                h, w = frame.shape[:2]
+                v["writer"] = video.VideoWriter(v["stem"] + ".mp4", item.meta.get("fps", 25.0), (w, h))
+                v["size"] = [w, h]
+            v["writer"].write(frame)
+        except Exception as exc:
+            v["error"] = v["error"] or describe(exc)
+            v["stage"] = v["stage"] or "write"
+        session.record("write", t, session.now(), items=1, bytes_in=frame.nbytes)
+
+    def finish_video(self) -> None:
+        v, self._video = self._video, None
+        if v is None:
+            return
+        outputs = []
+        if v["writer"] is not None:
+            if v["error"] is None:
+                outputs.append(v["writer"].close())
+            else:
+                v["writer"].abort()
+        self._row({"input": v["path"], "status": "ok" if v["error"] is None else "error", "reason": v["error"],
+                   "stage": v["stage"], "outputs": outputs, "size": v.get("size"), "frames": v["frames"],
+                   "times_ms": {k: round(t * 1000, 3) for k, t in v["times"].items()}})
+
+    def _row(self, row: dict) -> None:
+        if row["status"] == "ok":
+            self.result.ok += 1
+        else:
+            self.result.failed += 1
+        self.result.rows.append(row)
+        if self.manifest is not None:
+            self.manifest.write(json.dumps(row) + "\n")
+            self.manifest.flush()
+        if self.on_item:
+            self.on_item(row)

@@ -1,0 +1,157 @@
+"""Session: what one run did, stage by stage, span by span. Round-trips to JSON.
+
+A span is one timed execution of a stage on a batch of items (``kind="run"``) or the time a worker waited for
+input (``kind="wait"``). Times are seconds from the session's own start (``t0`` of its clock), so a saved session
+renders the same anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+
+Clock = Callable[[], float]
+SCHEMA = "sightspeed.session/1"
+
+
+@dataclass(frozen=True)
+class Span:
+    stage: str
+    thread: str
+    start: float
+    end: float
+    items: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    kind: str = "run"
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    name: str
+    batchable: bool = False
+    threads: int = 1
+    workers: int = 1
+
+
+@dataclass
+class Session:
+    """Stages, spans, counters, machine and config of one run.
+
+    >>> s = Session(clock=iter([1.0, 1.5, 2.0]).__next__)
+    >>> s.record("decode", start=s.now(), end=s.now(), items=1)
+    >>> round(s.spans[0].duration, 3)
+    0.5
+    >>> Session.from_dict(s.to_dict()).spans == s.spans
+    True
+    """
+
+    stages: list[StageInfo] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=list)
+    counters: dict[str, float] = field(default_factory=dict)
+    machine: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    wall_s: float = 0.0
+    clock: Clock = field(default=time.perf_counter, repr=False, compare=False)
+    t0: float | None = field(default=None, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def now(self) -> float:
+        """Seconds since the session started (the first call starts it)."""
+        t = self.clock()
+        if self.t0 is None:
+            self.t0 = t
+        return t - self.t0
+
+    def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
+               bytes_out: int = 0, kind: str = "run", thread: str | None = None) -> None:
+        span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind)
+        with self._lock:
+            self.spans.append(span)
+
+    def count(self, name: str, value: float = 1) -> None:
+        with self._lock:
+            self.counters[name] = self.counters.get(name, 0) + value
+
+    # ----- summaries the renderers use -------------------------------------------------------------------------
+    def stage_summary(self) -> dict[str, dict[str, float]]:
+        """Per stage: calls, items, total seconds, ms per item, median ms per call, share of wall time."""
+        out: dict[str, dict[str, float]] = {}
+        for info in self.stages or [StageInfo(n) for n in dict.fromkeys(s.stage for s in self.spans)]:
+            runs = [s for s in self.spans if s.stage == info.name and s.kind == "run"]
+            total = sum(s.duration for s in runs)
+            items = sum(s.items for s in runs)
+            out[info.name] = {
+                "calls": len(runs),
+                "items": items,
+                "total_s": total,
+                "ms_per_item": 1000 * total / items if items else 0.0,
+                "median_ms_per_call": 1000 * statistics.median([s.duration for s in runs]) if runs else 0.0,
+                "wall_share": total / self.wall_s if self.wall_s else 0.0,
+            }
+        return out
+
+    # ----- JSON -------------------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "sightspeed": __version__,
+            "config": self.config,
+            "machine": self.machine,
+            "wall_s": self.wall_s,
+            "counters": self.counters,
+            "stages": [asdict(s) for s in self.stages],
+            "span_fields": list(Span.__dataclass_fields__),
+            "spans": [list(asdict(s).values()) for s in self.spans],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Session:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a sightspeed session (schema {data.get('schema')!r}, expected {SCHEMA!r})")
+        fields = data["span_fields"]
+        return cls(
+            stages=[StageInfo(**s) for s in data["stages"]],
+            spans=[Span(**dict(zip(fields, row))) for row in data["spans"]],
+            counters=dict(data["counters"]),
+            machine=dict(data["machine"]),
+            config=dict(data["config"]),
+            wall_s=float(data["wall_s"]),
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict()))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Session:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def machine_summary() -> dict[str, Any]:
+    """A cheap description of this machine, embedded in every session (the full probe is `sightspeed doctor`)."""
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+    }

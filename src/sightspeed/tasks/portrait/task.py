@@ -1,0 +1,95 @@
+"""The portrait task: options, models, and the two variants' pipelines."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+
+from ...io.pool import BufferPool
+from ...models import resolve
+from ...pipeline.stage import Pipeline
+from ...runtimes.base import PerThread, load
+
+
+@dataclass(frozen=True)
+class PortraitOptions:
+    """Everything that shapes a portrait run. Validated once, in :func:`build`."""
+
+    variant: str = "fast"  # fast | reference
+    roi: bool = True  # segment only a head-and-shoulders ROI around the faces (else the whole frame)
+    background: str = "blur"  # blur | color:#RRGGBB | image:PATH
+    save_mask: bool = False
+    threads: int = 1  # intra-op threads per model
+    detector: str = "blazeface-short"  # zoo name or .tflite path
+    segmenter: str = "selfie-seg"  # zoo name or .tflite path
+    quality: int = 90
+
+
+@dataclass(frozen=True)
+class Background:
+    kind: str  # blur | color | image
+    color: tuple[int, int, int] = (0, 0, 0)  # BGR
+    image: np.ndarray | None = None
+
+
+def parse_background(spec: str) -> Background:
+    """``blur``, ``color:#RRGGBB`` or ``image:PATH`` -> Background; a bad spec is a ValueError saying what is right.
+
+    >>> parse_background("color:#ff8000").color
+    (0, 128, 255)
+    """
+    if spec == "blur":
+        return Background("blur")
+    if spec.startswith("color:"):
+        m = re.fullmatch(r"#?([0-9a-fA-F]{6})", spec[6:])
+        if not m:
+            raise ValueError(f"--background {spec!r}: colour must be #RRGGBB, e.g. color:#00ff00")
+        r, g, b = (int(m.group(1)[i:i + 2], 16) for i in (0, 2, 4))
+        return Background("color", color=(b, g, r))
+    if spec.startswith("image:"):
+        from ...errors import InputError
+        from ...io.decode import read_image
+
+        try:
+            return Background("image", image=read_image(spec[6:]))
+        except InputError as exc:
+            raise ValueError(f"--background image: {exc}") from None
+    raise ValueError(f"--background {spec!r}: use blur, color:#RRGGBB or image:PATH")
+
+
+@dataclass
+class Models:
+    detector: PerThread
+    segmenter: PerThread
+
+
+def load_models(options: PortraitOptions) -> Models:
+    def make(name: str):
+        path = resolve(name)
+        return PerThread(partial(load, path, "litert", options.threads))
+
+    return Models(make(options.detector), make(options.segmenter))
+
+
+def build(options: PortraitOptions | None = None, pool: BufferPool | None = None) -> Pipeline:
+    """The portrait pipeline for ``options`` (models fetched and warmed up here, outside any timed region).
+
+    >>> # from sightspeed.tasks.portrait import build, PortraitOptions
+    >>> # pipeline = build(PortraitOptions(background="color:#00ff00"))   # doctest: +SKIP
+    """
+    options = options or PortraitOptions()
+    if options.variant not in ("fast", "reference"):
+        raise ValueError(f"portrait variant must be fast or reference, not {options.variant!r}")
+    background = parse_background(options.background)
+    models = load_models(options)
+    if options.variant == "reference":
+        from .reference import stages
+    else:
+        from .fast import stages
+    pipeline = Pipeline(stages(options, background, models, pool or BufferPool()), name=f"portrait-{options.variant}")
+    pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
+                          "background": options.background, "model_threads": options.threads})
+    return pipeline
