@@ -106,17 +106,27 @@ def models_list() -> None:
 
     from .models.zoo import ENTRIES, cached_path, installed_path, sha256_of
 
-    table = Table()
-    for col in ("name", "kind", "from", "file", "local"):
-        table.add_column(col)
+    columns = ("name", "kind", "from", "file", "local")
+    rows = []
     for e in ENTRIES.values():
         local = "-"
         for where, p in (("installed", installed_path(e)), ("cache", cached_path(e))):
             if p is not None and p.is_file() and sha256_of(p) == e.sha256:
                 local = where
                 break
-        table.add_row(e.name, e.kind, e.requirement, e.member.rsplit("/", 1)[-1], local)
-    Console().print(table)
+        rows.append((e.name, e.kind, e.requirement, e.member.rsplit("/", 1)[-1], local))
+    console = Console()
+    if not console.is_terminal:  # piped: plain tab-separated lines
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+        return
+    table = Table()
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 @models_app.command("fetch")

@@ -28,10 +28,12 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
-    """BGR uint8 -> JPEG bytes (simplejpeg / libjpeg-turbo)."""
+    """BGR uint8 -> JPEG bytes (simplejpeg / libjpeg-turbo), 4:2:0 chroma like cv2.imwrite and most cameras
+    (simplejpeg's own default, 4:4:4, costs ~1.7x the time at FHD for little visible gain)."""
     import simplejpeg
 
-    return simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=quality, colorspace="BGR")
+    return simplejpeg.encode_jpeg(np.ascontiguousarray(image), quality=quality, colorspace="BGR",
+                                  colorsubsampling="420")
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -60,7 +62,7 @@ class OutputNamer:
     (``x.jpg`` and ``x.png``, or the same name from two folders) get ``-1``, ``-2`` ... in the order met.
 
     >>> n = OutputNamer("out")
-    >>> n.stem("photos/x.jpg"), n.stem("other/x.png"), n.stem("../../etc/passwd")
+    >>> n.stem("x.jpg"), n.stem("x.png"), n.stem("../../etc/passwd")
     ('out/x', 'out/x-1', 'out/etc/passwd')
     """
 

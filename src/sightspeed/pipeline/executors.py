@@ -43,15 +43,15 @@ def run_stage(stage: Stage, items: list[Item], session: Session) -> None:
 
 def _timed_call(stage: Stage, batch: list[Item], session: Session) -> None:
     bytes_in = sum(i.nbytes() for i in batch)
-    start = session.now()
+    start, cpu0 = session.now(), session.cpu_now()
     error: BaseException | None = None
     try:
         stage.fn(batch if stage.batchable else batch[0])
     except Exception as exc:  # one bad input never ends the run
         error = exc
-    end = session.now()
+    end, cpu = session.now(), session.cpu_now() - cpu0
     session.record(stage.name, start, end, items=len(batch), bytes_in=bytes_in,
-                   bytes_out=sum(i.nbytes() for i in batch))
+                   bytes_out=sum(i.nbytes() for i in batch), cpu=cpu)
     share = (end - start) / len(batch)
     for item in batch:
         item.times[stage.name] = item.times.get(stage.name, 0.0) + share

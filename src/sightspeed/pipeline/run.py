@@ -64,7 +64,14 @@ def run(
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
 
-    >>> # result = run(build("portrait"), ["photos/"], "out/")   # doctest: +SKIP
+    >>> import tempfile, numpy as np, simplejpeg
+    >>> from sightspeed import Pipeline, Stage
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = open(f"{tmp}/a.jpg", "wb").write(simplejpeg.encode_jpeg(np.zeros((8, 8, 3), np.uint8)))
+    >>> def invert(item): item.output = 255 - item.image
+    >>> result = run(Pipeline([Stage("invert", invert)]), [f"{tmp}/a.jpg"], f"{tmp}/out")
+    >>> result.ok, result.failed, [s.name for s in result.session.stages]
+    (1, 0, ['decode', 'invert', 'write'])
     """
     executor = executor or Serial()
     session = session or Session()

@@ -34,6 +34,7 @@ class Span:
     bytes_in: int = 0
     bytes_out: int = 0
     kind: str = "run"
+    cpu: float = 0.0  # CPU seconds this thread spent inside the span (wall minus this = waiting/contention)
 
     @property
     def duration(self) -> float:
@@ -67,6 +68,7 @@ class Session:
     config: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     clock: Clock = field(default=time.perf_counter, repr=False, compare=False)
+    cpu_clock: Clock = field(default=time.thread_time, repr=False, compare=False)
     t0: float | None = field(default=None, repr=False, compare=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -77,9 +79,14 @@ class Session:
             self.t0 = t
         return t - self.t0
 
+    def cpu_now(self) -> float:
+        """This thread's CPU seconds (for a span's ``cpu``: take it at start and end)."""
+        return self.cpu_clock()
+
     def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
-               bytes_out: int = 0, kind: str = "run", thread: str | None = None) -> None:
-        span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind)
+               bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0) -> None:
+        span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind,
+                    cpu)
         with self._lock:
             self.spans.append(span)
 
@@ -94,12 +101,14 @@ class Session:
         for info in self.stages or [StageInfo(n) for n in dict.fromkeys(s.stage for s in self.spans)]:
             runs = [s for s in self.spans if s.stage == info.name and s.kind == "run"]
             total = sum(s.duration for s in runs)
+            cpu = sum(s.cpu for s in runs)
             items = sum(s.items for s in runs)
             out[info.name] = {
                 "calls": len(runs),
                 "items": items,
                 "total_s": total,
                 "ms_per_item": 1000 * total / items if items else 0.0,
+                "cpu_ms_per_item": 1000 * cpu / items if items else 0.0,
                 "median_ms_per_call": 1000 * statistics.median([s.duration for s in runs]) if runs else 0.0,
                 "wall_share": total / self.wall_s if self.wall_s else 0.0,
             }

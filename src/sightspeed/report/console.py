@@ -42,10 +42,11 @@ def summary(result: RunResult, max_errors: int = 10) -> Table:
     table = Table(title=f"{s.config.get('pipeline', 'run')}: {result.ok} ok, {result.failed} failed, "
                         f"{result.images_per_s:.2f} images/s, {s.wall_s:.2f} s wall",
                   title_justify="left")
-    for col in ("stage", "calls", "ms / item", "median ms / call", "busy % of wall"):
+    for col in ("stage", "calls", "ms / item", "cpu ms / item", "median ms / call", "busy % of wall"):
         table.add_column(col, justify="left" if col == "stage" else "right")
     for name, st in s.stage_summary().items():
-        table.add_row(name, str(int(st["calls"])), f"{st['ms_per_item']:.2f}", f"{st['median_ms_per_call']:.2f}",
+        table.add_row(name, str(int(st["calls"])), f"{st['ms_per_item']:.2f}", f"{st['cpu_ms_per_item']:.2f}",
+                      f"{st['median_ms_per_call']:.2f}",
                       f"{100 * st['wall_share']:.0f}")
     return table
 

@@ -47,7 +47,7 @@ def load(path: str | Path, runtime: str | None = None, threads: int = 1, precisi
     ``threads`` is the intra-op thread budget; pools never spin while idle (spinning pools fight the other
     stages for the same cores). ``precision`` applies to OpenVINO only: f32 (default, for fidelity) or bf16.
 
-    >>> # rt = load("model.onnx", threads=1); rt.run(x)   # doctest: +SKIP
+    Example: ``rt = load("model.onnx", threads=1); (y,) = rt.run(x)``.
     """
     path = Path(path)
     if not path.is_file():

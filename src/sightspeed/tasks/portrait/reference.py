@@ -24,7 +24,10 @@ def stages(options, background, models, pool) -> list[Stage]:
     def decode(item: Item) -> None:
         if item.image is not None:  # a video frame
             return
-        image = cv2.imread(item.source)
+        try:
+            image = cv2.imread(item.source)
+        except cv2.error:  # e.g. a header over OpenCV's own pixel limit
+            image = None
         if image is None:
             read_image(item.source)  # only to raise an InputError that says why
             raise InputError(item.source, "cv2.imread could not read it")

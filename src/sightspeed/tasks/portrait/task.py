@@ -77,8 +77,7 @@ def load_models(options: PortraitOptions) -> Models:
 def build(options: PortraitOptions | None = None, pool: BufferPool | None = None) -> Pipeline:
     """The portrait pipeline for ``options`` (models fetched and warmed up here, outside any timed region).
 
-    >>> # from sightspeed.tasks.portrait import build, PortraitOptions
-    >>> # pipeline = build(PortraitOptions(background="color:#00ff00"))   # doctest: +SKIP
+    Example: ``sightspeed.run(build(PortraitOptions(background="color:#00ff00")), ["photos/"], "out/")``.
     """
     options = options or PortraitOptions()
     if options.variant not in ("fast", "reference"):

@@ -1,0 +1,94 @@
+"""Portrait: reference vs fast (and MediaPipe's own pipeline when the `peers` extra is installed), same FHD
+JPEGs, one process, alternating rounds. Prints JSON.
+
+    python benchmarks/portrait.py --images 12 --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sightspeed.pipeline.threads import quiet_pools  # noqa: E402
+
+quiet_pools()
+
+import sightspeed  # noqa: E402
+from sightspeed.io.pool import BufferPool  # noqa: E402
+from sightspeed.tasks import build  # noqa: E402
+
+from _images import fhd_portraits  # noqa: E402
+
+
+def run_variant(variant: str, images: list[str], out: str) -> dict:
+    pool = BufferPool()
+    fast = variant == "fast"
+    executor = sightspeed.Pipelined(workers=2) if fast else sightspeed.Serial()
+    threads = 1 if fast else os.cpu_count()
+    pipeline = build("portrait", {"variant": variant, "threads": threads}, pool)
+    result = sightspeed.run(pipeline, images, out, executor=executor, pool=pool)
+    assert result.failed == 0, result.rows
+    stages = {k: round(v["ms_per_item"], 2) for k, v in result.session.stage_summary().items()}
+    return {"images_per_s": len(images) / result.session.wall_s, "stage_ms_per_item": stages}
+
+
+def run_mediapipe(images: list[str], out: str) -> dict | None:
+    """MediaPipe's documented selfie-segmentation recipe: imread, process, np.where blur composite, imwrite."""
+    try:
+        import mediapipe as mp
+    except ImportError:
+        return None
+    import cv2
+    import numpy as np
+
+    seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    start = time.perf_counter()
+    for k, path in enumerate(images):
+        image = cv2.imread(path)
+        results = seg.process(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        condition = np.stack((results.segmentation_mask,) * 3, axis=-1) > 0.1
+        blurred = cv2.GaussianBlur(image, (55, 55), 0)
+        cv2.imwrite(f"{out}/mp_{k}.jpg", np.where(condition, image, blurred))
+    return {"images_per_s": len(images) / (time.perf_counter() - start)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--images", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        images = fhd_portraits(Path(tmp) / "in", args.images)
+        runs: dict[str, list[dict]] = {"reference": [], "fast": [], "mediapipe": []}
+        for _ in range(args.rounds):
+            for variant in ("reference", "fast"):
+                runs[variant].append(run_variant(variant, images, f"{tmp}/{variant}"))
+            mp_run = run_mediapipe(images, tmp)
+            if mp_run:
+                runs["mediapipe"].append(mp_run)
+    rates = {k: [r["images_per_s"] for r in v] for k, v in runs.items() if v}
+    ratios = [f / r for f, r in zip(rates["fast"], rates["reference"])]
+    report = {
+        "benchmark": "portrait",
+        "images": args.images, "size": "1920x1080", "rounds": args.rounds, "cpu_count": os.cpu_count(),
+        "images_per_s": {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in rates.items()},
+        "fast_over_reference": {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)},
+        "stage_ms_per_item": {k: runs[k][-1]["stage_ms_per_item"] for k in ("reference", "fast")},
+    }
+    if "mediapipe" in rates:
+        mp_ratios = [f / m for f, m in zip(rates["fast"], rates["mediapipe"])]
+        report["fast_over_mediapipe"] = {"min": min(mp_ratios), "median": statistics.median(mp_ratios),
+                                         "max": max(mp_ratios)}
+    print(json.dumps(report, indent=2, default=lambda x: round(x, 3)))
+
+
+if __name__ == "__main__":
+    main()

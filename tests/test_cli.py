@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def cli(*args, cwd=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "sightspeed", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def test_version_and_models_list():
+    from sightspeed import __version__
+
+    assert cli("--version").stdout.strip() == f"sightspeed {__version__}"
+    listing = cli("models", "list")
+    assert listing.returncode == 0
+    for name in ("blazeface-short", "selfie-seg", "selfie-seg-landscape", "grace-hopper"):
+        assert name in listing.stdout
+
+
+def test_usage_errors_exit_2(tmp_path):
+    assert cli("run", "portrait").returncode == 2  # no -o
+    assert cli("run", "portrait", "-o", str(tmp_path), "--batch-size", "0").returncode == 2
+    bad = cli("run", "portrait", "-o", str(tmp_path), "--background", "color:purple")
+    assert bad.returncode == 2 and "#RRGGBB" in bad.stderr
+    assert cli("models", "fetch", "no-such-model").returncode == 2
+
+
+def test_default_run_uses_the_built_in_samples(tmp_path):
+    proc = cli("run", "portrait", "-o", str(tmp_path), "--save-mask")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "built-in sample photos" in proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(r["status"] == "ok" for r in rows)
+    for row in rows:
+        assert set(row["times_ms"]) == {"decode", "detect", "segment", "composite", "write"}
+        assert len(row["outputs"]) == 2
+    assert "images/s" in proc.stderr and "composite" in proc.stderr  # the summary table
+
+
+def test_a_users_own_pipeline_gets_the_runner(tmp_path, portrait_jpegs):
+    """module:function: the user's stages run inside sightspeed's decode/write, manifest and bad-input handling."""
+    (tmp_path / "my_pipeline.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from sightspeed import Pipeline, Stage
+
+        def invert(item):
+            if item.image.shape[0] < 10:
+                raise ValueError("too small for my model")
+            item.output = 255 - item.image
+
+        def build(background="blur"):
+            return Pipeline([Stage("invert", invert)], name="mine-" + background)
+    '''))
+    tiny = tmp_path / "tiny.png"
+    import cv2
+    import numpy as np
+
+    cv2.imwrite(str(tiny), np.zeros((4, 4, 3), np.uint8))
+    proc = cli("run", "my_pipeline:build", portrait_jpegs[0], str(tiny), "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert rows[0]["status"] == "ok" and set(rows[0]["times_ms"]) == {"decode", "invert", "write"}
+    assert rows[1]["status"] == "error" and rows[1]["stage"] == "invert"
+    assert rows[1]["reason"] == "ValueError: too small for my model"
+    from sightspeed.io.decode import read_image
+
+    original, inverted = read_image(portrait_jpegs[0]), read_image(rows[0]["outputs"][0])
+    assert np.abs((255 - original.astype(int)) - inverted).mean() < 3
+
+
+@pytest.mark.parametrize("task", ["nosuchtask", "nosuchmodule:build"])
+def test_unknown_task_is_a_clear_error(tmp_path, task):
+    proc = cli("run", task, "-o", str(tmp_path))
+    assert proc.returncode == 1 and ("unknown task" in proc.stderr or "cannot load" in proc.stderr)
