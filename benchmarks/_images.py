@@ -30,6 +30,6 @@ def fhd_portraits(folder: str | Path, count: int = 12, size: tuple[int, int] = (
         ph, pw = min(h, big.shape[0]), min(w, big.shape[1])
         canvas[h - ph:, x:x + pw] = big[:ph, :pw]
         path = folder / f"portrait_{k:02d}.jpg"
-        path.write_bytes(simplejpeg.encode_jpeg(canvas, quality=90, colorspace="BGR"))
+        path.write_bytes(simplejpeg.encode_jpeg(canvas, quality=90, colorspace="BGR", colorsubsampling="420"))  # as cameras write
         paths.append(str(path))
     return paths

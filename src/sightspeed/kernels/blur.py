@@ -31,15 +31,29 @@ def blur_downsampled(image: np.ndarray, ksize: int, factor: int | None = None,
     upsample blur a little themselves (variances f^2/12 and f^2/6 in full-resolution pixels); the small blur's
     sigma is reduced by that much so the total matches the reference (tests/test_kernels.py holds the tolerance).
     """
+    factor = factor or downsample_factor(ksize)
+    h, w = image.shape[:2]
+    return blur_from_small(shrink(image, factor), ksize, factor, (w, h), out)
+
+
+def shrink(image: np.ndarray, factor: int) -> np.ndarray:
+    """Area-average ``factor`` x ``factor`` blocks (the image itself when factor is 1)."""
     import cv2
 
-    factor = factor or downsample_factor(ksize)
     if factor == 1:
-        return cv2.GaussianBlur(image, (ksize, ksize), 0, dst=out)
+        return image
     h, w = image.shape[:2]
-    sw, sh = max(1, w // factor), max(1, h // factor)
-    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
+
+
+def blur_from_small(small: np.ndarray, ksize: int, factor: int, size: tuple[int, int],
+                    out: np.ndarray | None = None) -> np.ndarray:
+    """The second half of :func:`blur_downsampled`, for a caller that already has the ``shrink``-ed image."""
+    import cv2
+
+    if factor == 1:
+        return cv2.GaussianBlur(small, (ksize, ksize), 0, dst=out)
     variance = opencv_sigma(ksize) ** 2 - factor**2 / 12 - factor**2 / 6
     sigma = float(np.sqrt(max(variance, 0.25))) / factor
-    small = cv2.GaussianBlur(small, (0, 0), sigma)
-    return cv2.resize(small, (w, h), dst=out, interpolation=cv2.INTER_LINEAR)
+    blurred = cv2.GaussianBlur(small, (0, 0), sigma)
+    return cv2.resize(blurred, size, dst=out, interpolation=cv2.INTER_LINEAR)

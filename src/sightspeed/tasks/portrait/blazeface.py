@@ -121,10 +121,14 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = NMS_I
     return np.array(out_boxes, np.float32).reshape(-1, 4), np.array(out_scores, np.float32)
 
 
-def detect(runtime, image: np.ndarray, tensor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Faces in a BGR image: boxes (N, 4) in image pixels and their scores, best first."""
-    x, fit = letterbox(image, tensor)
+def detect(runtime, image: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Faces in a BGR image: boxes (N, 4) in image pixels and their scores, best first.
+
+    ``image`` may be a shrunk copy of the frame (``scale`` = frame size / image size): boxes come back in frame
+    pixels either way, and letterboxing from the small copy is cheaper than from the frame.
+    """
+    x, fit = letterbox(image)
     regressors, logits = runtime.run(x[None])
     boxes, scores = decode(regressors, logits)
     boxes, scores = weighted_nms(boxes, scores)
-    return fit.to_image(boxes), scores
+    return fit.to_image(boxes) * scale, scores

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
+from ...kernels.blur import shrink
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from . import blazeface
 from .geometry import person_roi
 
 
-def detect_stage(detector, use_roi: bool) -> Stage:
-    """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1)."""
+def detect_stage(detector, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
+    """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1).
+
+    With ``shrink_factor(w, h)``, the frame is area-shrunk once here (kept as ``results["small"]`` for later
+    stages, e.g. the background blur) and the detector letterboxes from that small copy.
+    """
 
     def detect(item: Item) -> None:
         h, w = item.image.shape[:2]
+        image, scale = item.image, 1.0
+        if shrink_factor is not None:
+            factor = shrink_factor(w, h)
+            image = item.results["small"] = shrink(item.image, factor)
+            scale = w / image.shape[1]
         if not use_roi:
             item.results["faces"], item.results["roi"] = [], (0, 0, w, h)
             return
-        boxes, scores = blazeface.detect(detector.get(), item.image)
+        boxes, scores = blazeface.detect(detector.get(), image, scale)
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)
 

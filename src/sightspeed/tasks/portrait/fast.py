@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from ...io.pool import BufferPool
-from ...kernels.blur import blur_downsampled
+from ...kernels.blur import blur_from_small, downsample_factor
 from ...kernels.composite import composite_opencv
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
@@ -47,8 +47,10 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         h, w = image.shape[:2]
         bg = pool.take(image.shape)
         item.borrowed.append(bg)
+        small = item.results.pop("small")
         if background.kind == "blur":
-            blur_downsampled(image, blur_ksize(w, h), out=bg)
+            k = blur_ksize(w, h)
+            blur_from_small(small, k, downsample_factor(k), (w, h), out=bg)
         elif background.kind == "color":
             bg[:] = background.color
         else:
@@ -66,7 +68,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
 
     return [
         decode_stage(pool),
-        detect_stage(models.detector, options.roi),
+        detect_stage(models.detector, options.roi, shrink_factor=lambda w, h: downsample_factor(blur_ksize(w, h))),
         Stage("segment", segment),
         Stage("composite", composite),
         write_stage(options.quality, {"mask": "_mask.png"} if options.save_mask else None),
