@@ -28,6 +28,7 @@ def test_fetch_downloads_extracts_verifies_and_reuses(tmp_path, monkeypatch):
 
 def test_a_corrupted_cache_file_is_not_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path))
+    monkeypatch.setattr(zoo, "installed_path", lambda entry: None)
     entry = zoo.ENTRIES["selfie-seg"]
     bad = zoo.cached_path(entry)
     bad.parent.mkdir(parents=True)
