@@ -78,3 +78,27 @@ def test_a_users_own_pipeline_gets_the_runner(tmp_path, portrait_jpegs):
 def test_unknown_task_is_a_clear_error(tmp_path, task):
     proc = cli("run", task, "-o", str(tmp_path))
     assert proc.returncode == 1 and ("unknown task" in proc.stderr or "cannot load" in proc.stderr)
+
+
+def test_limit_max_pixels_and_image_background(tmp_path, portrait_jpegs, sample_paths):
+    out = tmp_path / "out"
+    import cv2
+    import numpy as np
+
+    from sightspeed.io.decode import read_image
+
+    proc = cli("run", "portrait", *portrait_jpegs, "-o", str(out), "--limit", "2", "--max-megapixels", "0.4",
+               "--background", f"image:{sample_paths[1]}", "--save-mask")
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 2  # --limit
+    # photo0 is 512x600 = 0.31 MP, photo1 512x512 = 0.26 MP: both under the limit
+    assert all(r["status"] == "ok" for r in rows), proc.stderr[-2000:]
+    result, mask = (read_image(p) for p in rows[0]["outputs"])
+    backdrop = cv2.resize(read_image(sample_paths[1]), result.shape[1::-1], interpolation=cv2.INTER_AREA)
+    background = mask[..., 0] == 0
+    assert background.mean() > 0.2
+    assert np.abs(result[background].astype(int) - backdrop[background]).mean() < 4
+    proc = cli("run", "portrait", portrait_jpegs[2], "-o", str(out), "--max-megapixels", "0.4")
+    assert proc.returncode == 3  # the 1280x720 frame is 0.92 MP
+    (row,) = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert "1280x720 = 1 MP, over the 0.4 MP limit" in row["reason"]

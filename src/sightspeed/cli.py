@@ -59,6 +59,8 @@ def run(
     background: str = typer.Option("blur", help="portrait: blur | color:#RRGGBB | image:PATH."),
     save_mask: bool = typer.Option(False, "--save-mask", help="portrait: also write the mask as PNG."),
     limit: Optional[int] = typer.Option(None, min=1, help="Process only the first N inputs."),
+    max_megapixels: float = typer.Option(100.0, min=0.000001, help="Refuse larger images (checked from the "
+                                         "header, before decoding)."),
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
     quiet_pools()
@@ -78,7 +80,8 @@ def run(
     pipelined = executor == ExecutorChoice.pipelined or (executor == ExecutorChoice.auto and variant == Variant.fast)
     runner = Pipelined(workers=workers, batch_size=batch_size) if pipelined else Serial(batch_size=batch_size)
     options = {"variant": variant.value, "roi": not no_roi, "background": background, "save_mask": save_mask,
-               "threads": 1 if pipelined else per_stage_threads(1), "batch_size": batch_size}
+               "threads": 1 if pipelined else per_stage_threads(1), "batch_size": batch_size,
+               "max_pixels": int(max_megapixels * 1_000_000)}
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -90,7 +93,7 @@ def run(
         raise typer.Exit(1)
     with render.progress(err, task) as (on_start, on_item):
         result = run_pipeline(pipeline, list(inputs), out, executor=runner, limit=limit, on_item=on_item,
-                              on_start=on_start, pool=pool)
+                              on_start=on_start, pool=pool, max_pixels=options["max_pixels"])
     err.print(render.summary(result))
     table = render.failures(result)
     if table is not None:

@@ -86,7 +86,7 @@ def decode_image(
             raise InputError(path, f"{fmt} header gives an empty size {w}x{h}")
         if w * h > max_pixels:
             raise InputError(path, f"{fmt} header says {w}x{h} = {w * h / 1e6:.0f} MP, over the "
-                                   f"{max_pixels / 1e6:.0f} MP limit (max_pixels)")
+                                   f"{max_pixels / 1e6:g} MP limit (max_pixels)")
     if fmt == "JPEG":
         image = _decode_jpeg(data, path, min_size, allocate)
         if image is not None:
@@ -124,7 +124,7 @@ def _decode_opencv(data: bytes, path: str, fmt: str, max_pixels: int) -> np.ndar
     h, w = image.shape[:2]
     if h * w > max_pixels:
         raise InputError(path, f"{fmt} is {w}x{h} = {w * h / 1e6:.0f} MP, over the "
-                               f"{max_pixels / 1e6:.0f} MP limit (max_pixels)")
+                               f"{max_pixels / 1e6:g} MP limit (max_pixels)")
     return image
 
 

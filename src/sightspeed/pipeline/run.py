@@ -60,9 +60,11 @@ def run(
     on_start: Callable[[int], None] | None = None,
     session: Session | None = None,
     pool: BufferPool | None = None,
+    max_pixels: int | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
+    A pipeline without its own ``decode`` / ``write`` stage gets the standard ones (``max_pixels`` applies there).
 
     >>> import tempfile, numpy as np, simplejpeg
     >>> from sightspeed import Pipeline, Stage
@@ -78,7 +80,7 @@ def run(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pool = pool or BufferPool()
-    pipe = complete(pipeline, pool)
+    pipe = complete(pipeline, pool, max_pixels)
     # Pipelined stages run at once, each on one core's worth of OpenCV; serial stages may use every core.
     set_opencv_threads(1 if isinstance(executor, Pipelined) else per_stage_threads(1))
     srcs = sources_mod.expand(inputs)

@@ -67,7 +67,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
             item.results["mask"] = full
 
     return [
-        decode_stage(pool),
+        decode_stage(pool, max_pixels=options.max_pixels),
         detect_stage(models.detector, options.roi, shrink_factor=lambda w, h: downsample_factor(blur_ksize(w, h))),
         Stage("segment", segment),
         Stage("composite", composite),

@@ -29,8 +29,10 @@ def stages(options, background, models, pool) -> list[Stage]:
         except cv2.error:  # e.g. a header over OpenCV's own pixel limit
             image = None
         if image is None:
-            read_image(item.source)  # only to raise an InputError that says why
+            read_image(item.source, max_pixels=options.max_pixels)  # only to raise an InputError that says why
             raise InputError(item.source, "cv2.imread could not read it")
+        if image.shape[0] * image.shape[1] > options.max_pixels:
+            raise InputError(item.source, f"{image.shape[1]}x{image.shape[0]} is over the max_pixels limit")
         item.image = image
         item.meta["size"] = [image.shape[1], image.shape[0]]
 

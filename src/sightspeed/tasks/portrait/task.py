@@ -8,6 +8,7 @@ from functools import partial
 
 import numpy as np
 
+from ...io.decode import DEFAULT_MAX_PIXELS
 from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
@@ -26,6 +27,7 @@ class PortraitOptions:
     detector: str = "blazeface-short"  # zoo name or .tflite path
     segmenter: str = "selfie-seg"  # zoo name or .tflite path
     quality: int = 90
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header (decompression bombs)
 
 
 @dataclass(frozen=True)
