@@ -77,3 +77,19 @@ def test_scratch_reuses_memory_per_slot():
     c = s.array("y", (5, 5, 3))
     assert np.shares_memory(a, b) and not np.shares_memory(a, c)
     assert b.flags["C_CONTIGUOUS"] and b.shape == (5, 5, 3)
+
+
+@pytest.mark.parametrize("shape", [(1080, 1920), (720, 1280), (37, 53)])
+@pytest.mark.parametrize("factor", [1, 2, 4, 3])
+def test_shrink_is_the_box_mean(shape, factor):
+    from sightspeed.kernels.blur import shrink
+
+    img = np.random.default_rng(1).integers(0, 256, shape + (3,), np.uint8)
+    before = img.copy()
+    got = shrink(img, factor)
+    h, w = shape[0] // factor, shape[1] // factor
+    assert got.shape == (h, w, 3)
+    if shape[0] % factor == 0 and shape[1] % factor == 0:
+        box = img.reshape(h, factor, w, factor, 3).astype(np.float64).mean(axis=(1, 3))
+        assert np.abs(got - box).max() <= 1.0
+    np.testing.assert_array_equal(img, before)

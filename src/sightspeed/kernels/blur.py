@@ -37,12 +37,22 @@ def blur_downsampled(image: np.ndarray, ksize: int, factor: int | None = None,
 
 
 def shrink(image: np.ndarray, factor: int) -> np.ndarray:
-    """Area-average ``factor`` x ``factor`` blocks (the image itself when factor is 1)."""
+    """Area-average ``factor`` x ``factor`` blocks (the image itself when factor is 1).
+
+    A power-of-two factor is done as repeated halving: OpenCV's 2x2 INTER_AREA path is a special case, and two of
+    them cost ~1 ms at FHD against ~3.2 ms for one 4x4 INTER_AREA, for the same 4x4 box mean (the intermediate
+    rounding moves a value by at most one level; tests/test_kernels.py holds it).
+    """
     import cv2
 
     if factor == 1:
         return image
     h, w = image.shape[:2]
+    if factor & (factor - 1) == 0 and w % factor == 0 and h % factor == 0:
+        while factor > 1:
+            h, w, factor = h // 2, w // 2, factor // 2
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        return image
     return cv2.resize(image, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
 
 
