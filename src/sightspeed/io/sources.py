@@ -30,8 +30,9 @@ def kind_of(path: str) -> str:
     return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
 
 
-def expand(inputs: list[str]) -> list[Source]:
-    """Expand inputs in the order given; a file named twice is used once.
+def expand(inputs: list[str], skip: str | os.PathLike[str] | None = None) -> list[Source]:
+    """Expand inputs in the order given; a file named twice is used once; files below ``skip`` (the output
+    folder, when it lies inside an input folder) are left out, so a second run does not eat the first one's output.
 
     - a folder: every image and video below it (recursively, sorted); its sub-folders are kept in output names;
     - a glob (``*``, ``?``, ``[``, ``**``): its matches, sorted;
@@ -41,8 +42,12 @@ def expand(inputs: list[str]) -> list[Source]:
     out: list[Source] = []
     seen: set[str] = set()
 
+    skip_dir = os.path.join(os.path.realpath(skip), "") if skip is not None else None
+
     def add(src: Source) -> None:
         key = os.path.realpath(src.path) if src.problem is None else src.path
+        if skip_dir is not None and key.startswith(skip_dir):
+            return
         if key not in seen:
             seen.add(key)
             out.append(src)

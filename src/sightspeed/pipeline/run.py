@@ -83,7 +83,7 @@ def run(
     pipe = complete(pipeline, pool, max_pixels)
     # Pipelined stages run at once, each on one core's worth of OpenCV; serial stages may use every core.
     set_opencv_threads(1 if isinstance(executor, Pipelined) else per_stage_threads(1))
-    srcs = sources_mod.expand(inputs)
+    srcs = sources_mod.expand(inputs, skip=out)
     if limit is not None:
         srcs = srcs[:limit]
     session.stages = [StageInfo(s.name, s.batchable, s.threads, _workers(executor, s)) for s in pipe.stages]
@@ -93,13 +93,13 @@ def run(
         on_start(len(srcs))
     namer = OutputNamer(out)
     result = RunResult(session, manifest=str(out / "manifest.jsonl"))
-    sink = _Sink(namer, result, pool, on_item)
+    sink = _Sink(result, pool, on_item)
     started = time.perf_counter()
     session.now()
     try:
         with open(result.manifest, "w") as manifest:
             sink.manifest = manifest
-            for item in executor.run(pipe, _items(srcs, namer, session, sink), session):
+            for item in executor.run(pipe, _items(srcs, namer, session), session):
                 sink.take(item)
             sink.finish_video()
     finally:
@@ -113,7 +113,7 @@ def _workers(executor: Serial | Pipelined, stage) -> int:
     return stage.workers_for(executor.workers) if isinstance(executor, Pipelined) else 1
 
 
-def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session, sink: _Sink) -> Iterator[Item]:
+def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session) -> Iterator[Item]:
     """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode')."""
     index = 0
     for src in srcs:
@@ -151,8 +151,7 @@ def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session,
 class _Sink:
     """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
 
-    def __init__(self, namer: OutputNamer, result: RunResult, pool: BufferPool,
-                 on_item: Callable[[dict], None] | None) -> None:
+    def __init__(self, result: RunResult, pool: BufferPool, on_item: Callable[[dict], None] | None) -> None:
         self.result, self.pool, self.on_item = result, pool, on_item
         self.manifest = None
         self._video: dict | None = None
