@@ -19,4 +19,13 @@ from .pipeline.run import RunResult as RunResult
 from .pipeline.run import run as run
 from .pipeline.stage import Pipeline as Pipeline
 from .pipeline.stage import Stage as Stage
+from .profiling.scope import profile as profile
+from .profiling.scope import stage as stage
 from .profiling.session import Session as Session
+
+
+def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - IPython's shell
+    """``%load_ext sightspeed``: the ``%sightspeed`` / ``%%sightspeed`` magics."""
+    from .profiling.magic import load_ipython_extension as load
+
+    load(ipython)

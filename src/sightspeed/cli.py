@@ -1,11 +1,12 @@
 """Command line: parse, call the API, pick a renderer. Exit codes: 0 all ok, 2 usage error, 3 some inputs failed,
-1 a setup error (a model that cannot be fetched, ...)."""
+1 a setup error (a model that cannot be fetched, an output folder that cannot be written, ...)."""
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -30,6 +31,21 @@ class ExecutorChoice(str, Enum):
     pipelined = "pipelined"
 
 
+# Options shared by `run` and `profile`.
+VariantOpt = Annotated[Variant, typer.Option(help="fast, or reference (the plain way: the oracle).")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Items per call of a batchable stage.")]
+WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker threads per stage (pipelined executor).")]
+ExecutorOpt = Annotated[ExecutorChoice, typer.Option(help="auto: pipelined for fast, serial for reference.")]
+NoRoiOpt = Annotated[bool, typer.Option("--no-roi", help="portrait: segment the whole frame, not a face ROI.")]
+BackgroundOpt = Annotated[str, typer.Option(help="portrait: blur | color:#RRGGBB | image:PATH.")]
+MaskOpt = Annotated[bool, typer.Option("--save-mask", help="portrait: also write the mask as PNG.")]
+LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Process only the first N inputs.")]
+MaxMpOpt = Annotated[float, typer.Option(min=0.000001, help="Refuse larger images (checked from the header, "
+                                                           "before decoding).")]
+WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
+                                                  "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
+
+
 def _version(value: bool) -> None:
     if value:
         from ._version import __version__
@@ -44,32 +60,13 @@ def main_callback(version: bool = typer.Option(False, "--version", callback=_ver
     """sightspeed."""
 
 
-@app.command()
-def run(
-    task: str = typer.Argument(..., help="A shipped task (portrait) or module:function returning a Pipeline."),
-    inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos. "
-                                                 "None: the built-in sample photos."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (outputs + manifest.jsonl)."),
-    variant: Variant = typer.Option(Variant.fast, help="fast, or reference (the plain way: the oracle)."),
-    batch_size: int = typer.Option(1, min=1, help="Items per call of a batchable stage."),
-    workers: int = typer.Option(2, min=1, help="Worker threads per stage (pipelined executor)."),
-    executor: ExecutorChoice = typer.Option(ExecutorChoice.auto, help="auto: pipelined for fast, serial for "
-                                            "reference."),
-    no_roi: bool = typer.Option(False, "--no-roi", help="portrait: segment the whole frame, not a face ROI."),
-    background: str = typer.Option("blur", help="portrait: blur | color:#RRGGBB | image:PATH."),
-    save_mask: bool = typer.Option(False, "--save-mask", help="portrait: also write the mask as PNG."),
-    limit: Optional[int] = typer.Option(None, min=1, help="Process only the first N inputs."),
-    max_megapixels: float = typer.Option(100.0, min=0.000001, help="Refuse larger images (checked from the "
-                                         "header, before decoding)."),
-) -> None:
-    """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
-    quiet_pools()
-    from .pipeline.executors import Pipelined, Serial
-    from .pipeline.run import run as run_pipeline
-    from .pipeline.threads import per_stage_threads
-    from .report import console as render
+def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_size: int, workers: int,
+             executor: ExecutorChoice, no_roi: bool, background: str, save_mask: bool, max_megapixels: float):
+    """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels)."""
     from .errors import SightspeedError
     from .io.pool import BufferPool
+    from .pipeline.executors import Pipelined, Serial
+    from .pipeline.threads import per_stage_threads
     from .tasks import build
 
     if not inputs:
@@ -79,9 +76,10 @@ def run(
         err.print(f"no inputs given: using the built-in sample photos ({', '.join(Path(p).name for p in inputs)})")
     pipelined = executor == ExecutorChoice.pipelined or (executor == ExecutorChoice.auto and variant == Variant.fast)
     runner = Pipelined(workers=workers, batch_size=batch_size) if pipelined else Serial(batch_size=batch_size)
+    max_pixels = int(max_megapixels * 1_000_000)
     options = {"variant": variant.value, "roi": not no_roi, "background": background, "save_mask": save_mask,
                "threads": 1 if pipelined else per_stage_threads(1), "batch_size": batch_size,
-               "max_pixels": int(max_megapixels * 1_000_000)}
+               "max_pixels": max_pixels}
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -91,19 +89,172 @@ def run(
     except SightspeedError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1)
+    return pipeline, runner, pool, list(inputs), max_pixels
+
+
+def _execute(task: str, call):
+    """Run ``call(on_start, on_item)`` under a progress bar; print the summary; exit 3 if any input failed."""
+    from .report import console as render
+
     try:
         with render.progress(err, task) as (on_start, on_item):
-            result = run_pipeline(pipeline, list(inputs), out, executor=runner, limit=limit, on_item=on_item,
-                                  on_start=on_start, pool=pool, max_pixels=options["max_pixels"])
+            result = call(on_start, on_item)
     except OSError as exc:  # the output folder itself cannot be written: nothing to go on with
-        err.print(f"[red]error:[/red] {exc.filename or out}: {exc.strerror or exc}")
+        err.print(f"[red]error:[/red] {exc.filename or ''}: {exc.strerror or exc}")
         raise typer.Exit(1)
     err.print(render.summary(result))
     table = render.failures(result)
     if table is not None:
         err.print(table)
     err.print(f"manifest: {result.manifest}")
+    return result
+
+
+@app.command()
+def run(
+    task: str = typer.Argument(..., help="A shipped task (portrait) or module:function returning a Pipeline."),
+    inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos. "
+                                                 "None: the built-in sample photos."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (outputs + manifest.jsonl)."),
+    variant: VariantOpt = Variant.fast,
+    batch_size: BatchOpt = 1,
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = ExecutorChoice.auto,
+    no_roi: NoRoiOpt = False,
+    background: BackgroundOpt = "blur",
+    save_mask: MaskOpt = False,
+    limit: LimitOpt = None,
+    max_megapixels: MaxMpOpt = 100.0,
+) -> None:
+    """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
+    quiet_pools()
+    from .pipeline.run import run as run_pipeline
+
+    pipeline, runner, pool, inputs, max_pixels = _prepare(task, inputs, variant, batch_size, workers, executor,
+                                                          no_roi, background, save_mask, max_megapixels)
+    result = _execute(task, lambda on_start, on_item: run_pipeline(
+        pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
+        max_pixels=max_pixels))
     raise typer.Exit(3 if result.failed else 0)
+
+
+@app.command()
+def profile(
+    args: Optional[list[str]] = typer.Argument(None, help="TASK [INPUTS...], or -- python SCRIPT.py [ARGS...] "
+                                               "(or -- python -m MODULE ...)."),
+    out: Path = typer.Option(Path("prof"), "-o", "--out", help="Profile folder: session.json, trace.json, "
+                             "stages.prof (and out/ for a task's outputs)."),
+    variant: VariantOpt = Variant.fast,
+    batch_size: BatchOpt = 1,
+    workers: WorkersOpt = 2,
+    executor: ExecutorOpt = ExecutorChoice.auto,
+    no_roi: NoRoiOpt = False,
+    background: BackgroundOpt = "blur",
+    save_mask: MaskOpt = False,
+    limit: LimitOpt = None,
+    max_megapixels: MaxMpOpt = 100.0,
+    what_if: WhatIfOpt = None,
+    refresh_ceilings: bool = typer.Option(False, help="Measure the machine's ceilings again."),
+) -> None:
+    """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
+    quiet_pools()
+    from .profiling.driver import new_session, profile_run, profile_script, write_outputs
+    from .profiling.whatif import parse
+    from .report.profile_console import render
+
+    specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
+    try:
+        for spec in specs:
+            parse(spec)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+    args = list(args or [])
+    script = bool(args) and (Path(args[0]).name.startswith("python") or args[0].endswith(".py"))
+    err.print("measuring this machine's ceilings (cached after the first time)..." if refresh_ceilings else "",
+              end="")
+    session = new_session(refresh_ceilings=refresh_ceilings)
+    code = 0
+    if script:
+        argv = args[1:] if Path(args[0]).name.startswith("python") else args
+        try:
+            session, code = profile_script(argv, session)
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2)
+    else:
+        if not args:
+            err.print("[red]error:[/red] give a TASK (e.g. portrait) or -- python SCRIPT.py")
+            raise typer.Exit(2)
+        pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], args[1:], variant, batch_size, workers,
+                                                              executor, no_roi, background, save_mask,
+                                                              max_megapixels)
+        result = _execute(args[0], lambda on_start, on_item: profile_run(
+            pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
+            on_start=on_start, pool=pool, max_pixels=max_pixels))
+        code = 3 if result.failed else 0
+    written = write_outputs(session, out)
+    render(Console(), session, specs)
+    err.print("wrote " + ", ".join(written.values()))
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    session_file: Path = typer.Argument(..., help="A session.json written by `sightspeed profile`."),
+    what_if: WhatIfOpt = None,
+) -> None:
+    """Render a saved profiling session again."""
+    from .profiling.session import Session
+    from .report.profile_console import render
+
+    try:
+        session = Session.load(session_file)
+    except (OSError, ValueError, KeyError) as exc:
+        err.print(f"[red]error:[/red] {session_file}: {exc}")
+        raise typer.Exit(2)
+    specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
+    try:
+        render(Console(), session, specs)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
+
+
+@app.command()
+def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """What this machine and this Python have: CPU, SIMD, caches, BLAS, OpenCV build, runtimes, GPUs."""
+    from .profiling.doctor import report as doctor_report
+
+    info = doctor_report()
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    from rich.pretty import Pretty
+
+    Console().print(Pretty(info, expand_all=True))
+
+
+@app.command()
+def machine(refresh: bool = typer.Option(False, help="Measure again even if cached."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Measure (or show the cached) ceilings: memory bandwidth, fp32 FLOP/s, file read, JPEG decode."""
+    from .profiling.machine import CEILINGS, cache_path, ceilings
+
+    result = ceilings(refresh=refresh, quick=False)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"ceilings ({cache_path()}, measured {result['measured']['at']})", title_justify="left")
+    for col in ("ceiling", "value", "bounds"):
+        table.add_column(col)
+    for name, (unit, bound) in CEILINGS.items():
+        scale, shown = (1e6, "MP/s") if unit == "px/s" else (1e9, unit.replace("/s", "").replace("B", "GB")
+                                                             .replace("FLOP", "GFLOP") + "/s")
+        table.add_row(name, f"{result[name] / scale:,.2f} {shown}", bound)
+    Console().print(table)
 
 
 @models_app.command("list")

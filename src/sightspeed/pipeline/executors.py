@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..profiling import counters
 from ..profiling.session import Session
 from .item import Item
 from .stage import Pipeline, Stage
@@ -43,15 +44,23 @@ def run_stage(stage: Stage, items: list[Item], session: Session) -> None:
 
 def _timed_call(stage: Stage, batch: list[Item], session: Session) -> None:
     bytes_in = sum(i.nbytes() for i in batch)
+    instruments = session.instruments
+    outer = counters.begin()
     start, cpu0 = session.now(), session.cpu_now()
+    for ins in instruments:
+        ins.begin(stage.name)
     error: BaseException | None = None
     try:
         stage.fn(batch if stage.batchable else batch[0])
     except Exception as exc:  # one bad input never ends the run
         error = exc
+    for ins in reversed(instruments):
+        ins.end(stage.name)
     end, cpu = session.now(), session.cpu_now() - cpu0
     session.record(stage.name, start, end, items=len(batch), bytes_in=bytes_in,
-                   bytes_out=sum(i.nbytes() for i in batch), cpu=cpu)
+                   bytes_out=sum(i.nbytes() for i in batch), cpu=cpu, work=counters.end(outer))
+    for ins in instruments:
+        ins.resume()
     share = (end - start) / len(batch)
     for item in batch:
         item.times[stage.name] = item.times.get(stage.name, 0.0) + share

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes
 from ..io.pool import BufferPool
 from ..io.write import encode_jpeg, encode_png, write_atomic
+from ..profiling import counters
 from .item import Item
 from .stage import Stage
 
@@ -26,6 +27,8 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
                 item.borrowed.append(buf)
                 return buf
         item.image = decode_image(data, item.source, max_pixels=max_pixels, min_size=min_size, allocate=allocate)
+        counters.add(disk_bytes=len(data), **({"jpeg_pixels": item.image.shape[0] * item.image.shape[1]}
+                                              if data[:3] == b"\xff\xd8\xff" else {}))
         item.meta["size"] = [int(item.image.shape[1]), int(item.image.shape[0])]
 
     return Stage("decode", decode)
@@ -41,6 +44,7 @@ def write_stage(quality: int = 90, extras: Mapping[str, str] | None = None) -> S
             return
         if item.output is not None:
             item.outputs.append(write_atomic(item.output_stem + ".jpg", encode_jpeg(item.output, quality)))
+            counters.add(jpeg_encode_pixels=item.output.shape[0] * item.output.shape[1])
         for key, suffix in extras.items():
             value = item.results.get(key)
             if value is None:

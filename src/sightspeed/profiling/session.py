@@ -35,6 +35,9 @@ class Span:
     bytes_out: int = 0
     kind: str = "run"
     cpu: float = 0.0  # CPU seconds this thread spent inside the span (wall minus this = waiting/contention)
+    # Work done, by kind, where the code declared it (profiling.counters.add): "flops", "mem_bytes" (bytes moved,
+    # replacing the bytes_in + bytes_out estimate), "disk_bytes" (read from files), "jpeg_pixels" (decoded).
+    work: dict[str, float] = field(default_factory=dict)
 
     @property
     def duration(self) -> float:
@@ -67,6 +70,10 @@ class Session:
     machine: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
+    hotspots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stage -> top functions (profile)
+    enabled: bool = True  # False: record nothing (to measure what recording itself costs)
+    instruments: list = field(default_factory=list, repr=False, compare=False)
+    profiler: Any = field(default=None, repr=False, compare=False)  # the Hotspots of a profile, for stages.prof
     clock: Clock = field(default=time.perf_counter, repr=False, compare=False)
     cpu_clock: Clock = field(default=time.thread_time, repr=False, compare=False)
     t0: float | None = field(default=None, repr=False, compare=False)
@@ -84,9 +91,12 @@ class Session:
         return self.cpu_clock()
 
     def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
-               bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0) -> None:
+               bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0,
+               work: dict[str, float] | None = None) -> None:
+        if not self.enabled:
+            return
         span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind,
-                    cpu)
+                    cpu, dict(work) if work else {})
         with self._lock:
             self.spans.append(span)
 
@@ -95,15 +105,24 @@ class Session:
             self.counters[name] = self.counters.get(name, 0) + value
 
     # ----- summaries the renderers use -------------------------------------------------------------------------
-    def stage_summary(self) -> dict[str, dict[str, float]]:
-        """Per stage: calls, items, total seconds, ms per item, median ms per call, share of wall time."""
-        out: dict[str, dict[str, float]] = {}
-        for info in self.stages or [StageInfo(n) for n in dict.fromkeys(s.stage for s in self.spans)]:
-            runs = [s for s in self.spans if s.stage == info.name and s.kind == "run"]
+    def stage_names(self) -> list[str]:
+        """Declared stages first, then any other stage that has spans (e.g. user code's ``stage()`` blocks)."""
+        return list(dict.fromkeys([s.name for s in self.stages] + [s.stage for s in self.spans]))
+
+    def stage_summary(self) -> dict[str, dict[str, Any]]:
+        """Per stage: calls, items, total and CPU seconds, ms per item, median ms per call, share of wall time,
+        bytes in/out, declared work (summed), and the seconds spent waiting for input."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in self.stage_names():
+            runs = [s for s in self.spans if s.stage == name and s.kind == "run"]
             total = sum(s.duration for s in runs)
             cpu = sum(s.cpu for s in runs)
             items = sum(s.items for s in runs)
-            out[info.name] = {
+            work: dict[str, float] = {}
+            for s in runs:
+                for k, v in s.work.items():
+                    work[k] = work.get(k, 0.0) + v
+            out[name] = {
                 "calls": len(runs),
                 "items": items,
                 "total_s": total,
@@ -111,6 +130,10 @@ class Session:
                 "cpu_ms_per_item": 1000 * cpu / items if items else 0.0,
                 "median_ms_per_call": 1000 * statistics.median([s.duration for s in runs]) if runs else 0.0,
                 "wall_share": total / self.wall_s if self.wall_s else 0.0,
+                "cpu_s": cpu,
+                "bytes": sum(s.bytes_in + s.bytes_out for s in runs),
+                "work": work,
+                "wait_s": sum(s.duration for s in self.spans if s.stage == name and s.kind == "wait"),
             }
         return out
 
@@ -123,6 +146,7 @@ class Session:
             "machine": self.machine,
             "wall_s": self.wall_s,
             "counters": self.counters,
+            "hotspots": self.hotspots,
             "stages": [asdict(s) for s in self.stages],
             "span_fields": list(Span.__dataclass_fields__),
             "spans": [list(asdict(s).values()) for s in self.spans],
@@ -133,13 +157,15 @@ class Session:
         if data.get("schema") != SCHEMA:
             raise ValueError(f"not a sightspeed session (schema {data.get('schema')!r}, expected {SCHEMA!r})")
         fields = data["span_fields"]
+        known = set(Span.__dataclass_fields__)
         return cls(
             stages=[StageInfo(**s) for s in data["stages"]],
-            spans=[Span(**dict(zip(fields, row))) for row in data["spans"]],
+            spans=[Span(**{k: v for k, v in zip(fields, row) if k in known}) for row in data["spans"]],
             counters=dict(data["counters"]),
             machine=dict(data["machine"]),
             config=dict(data["config"]),
             wall_s=float(data["wall_s"]),
+            hotspots=dict(data.get("hotspots", {})),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -8,12 +8,13 @@ import numpy as np
 
 from ...kernels.blur import shrink
 from ...pipeline.item import Item
+from ...profiling import counters
 from ...pipeline.stage import Stage
 from . import blazeface
 from .geometry import person_roi
 
 
-def detect_stage(detector, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
+def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
     """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1).
 
     With ``shrink_factor(w, h)``, the frame is area-shrunk once here (kept as ``results["small"]`` for later
@@ -30,7 +31,8 @@ def detect_stage(detector, use_roi: bool, shrink_factor: Callable[[int, int], in
         if not use_roi:
             item.results["faces"], item.results["roi"] = [], (0, 0, w, h)
             return
-        boxes, scores = blazeface.detect(detector.get(), image, scale)
+        boxes, scores = blazeface.detect(models.detector.get(), image, scale)
+        counters.add(flops=models.detector_flops)
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)
 

@@ -12,6 +12,7 @@ from ...kernels.blur import blur_from_small, downsample_factor
 from ...kernels.composite import composite_opencv
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
+from ...profiling import counters
 from ...pipeline.standard import decode_stage, write_stage
 from .detect import detect_stage
 from .geometry import blur_ksize, feather_sigma
@@ -37,6 +38,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         x = tensor()
         np.multiply(small[:, :, ::-1], 1.0 / 255.0, out=x[0], casting="unsafe")
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
+        counters.add(flops=models.segmenter_flops)
         sigma = feather_sigma(rw, rh)  # feather at model resolution: the same blur, measured in ROI pixels
         prob = cv2.GaussianBlur(prob, (0, 0), sigmaX=sigma * SEG / rw, sigmaY=sigma * SEG / rh)
         mask = cv2.convertScaleAbs(prob, alpha=255.0)
@@ -68,7 +70,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
 
     return [
         decode_stage(pool, max_pixels=options.max_pixels),
-        detect_stage(models.detector, options.roi, shrink_factor=lambda w, h: downsample_factor(blur_ksize(w, h))),
+        detect_stage(models, options.roi, shrink_factor=lambda w, h: downsample_factor(blur_ksize(w, h))),
         Stage("segment", segment),
         Stage("composite", composite),
         write_stage(options.quality, {"mask": "_mask.png"} if options.save_mask else None),

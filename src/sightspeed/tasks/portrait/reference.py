@@ -12,6 +12,7 @@ from ...errors import InputError
 from ...io.decode import read_image
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
+from ...profiling import counters
 from .detect import detect_stage
 from .geometry import blur_ksize, feather_sigma
 
@@ -34,6 +35,7 @@ def stages(options, background, models, pool) -> list[Stage]:
         if image.shape[0] * image.shape[1] > options.max_pixels:
             raise InputError(item.source, f"{image.shape[1]}x{image.shape[0]} is over the max_pixels limit")
         item.image = image
+        counters.add(disk_bytes=os.path.getsize(item.source))
         item.meta["size"] = [image.shape[1], image.shape[0]]
 
     def segment(item: Item) -> None:
@@ -44,6 +46,7 @@ def stages(options, background, models, pool) -> list[Stage]:
         rgb = cv2.cvtColor(cv2.resize(crop, (SEG, SEG)), cv2.COLOR_BGR2RGB)
         x = (rgb.astype(np.float64) / 255.0).astype(np.float32)[None]
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
+        counters.add(flops=models.segmenter_flops)
         roi_mask = cv2.resize(prob, (x1 - x0, y1 - y0)).astype(np.float64)
         sigma = feather_sigma(x1 - x0, y1 - y0)
         roi_mask = cv2.GaussianBlur(roi_mask, (0, 0), sigma)
@@ -86,7 +89,7 @@ def stages(options, background, models, pool) -> list[Stage]:
 
     return [
         Stage("decode", decode),
-        detect_stage(models.detector, options.roi),
+        detect_stage(models, options.roi),
         Stage("segment", segment),
         Stage("composite", composite),
         Stage("write", write),

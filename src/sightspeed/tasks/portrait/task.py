@@ -66,14 +66,17 @@ def parse_background(spec: str) -> Background:
 class Models:
     detector: PerThread
     segmenter: PerThread
+    detector_flops: float = 0.0  # per invocation, counted from the graph (profiling.flops)
+    segmenter_flops: float = 0.0
 
 
 def load_models(options: PortraitOptions) -> Models:
-    def make(name: str):
-        path = resolve(name)
-        return PerThread(partial(load, path, "litert", options.threads))
+    from ...profiling.flops import model_flops
 
-    return Models(make(options.detector), make(options.segmenter))
+    det, seg = resolve(options.detector), resolve(options.segmenter)
+    return Models(PerThread(partial(load, det, "litert", options.threads)),
+                  PerThread(partial(load, seg, "litert", options.threads)),
+                  model_flops(det) or 0.0, model_flops(seg) or 0.0)
 
 
 def build(options: PortraitOptions | None = None, pool: BufferPool | None = None) -> Pipeline:

@@ -1,0 +1,118 @@
+"""Per-stage bounds and speed of light (SOL), from a Session and the machine's ceilings.
+
+For each stage, each kind of work it did is turned into the time it would take at this machine's ceiling:
+``bytes / memory bandwidth``, ``flops / FLOP/s``, ``disk bytes / file read``, ``JPEG pixels / decode rate``. The
+largest of those is the stage's SOL time; ``% SOL = SOL time / measured time``. The bound is the ceiling that gives
+the SOL time, except:
+
+- ``waiting`` / ``io``: the stage's thread was on a CPU for less than half its wall time (blocked on a file, a
+  lock, or a core another thread had); ``io`` when its file reads alone explain at least a tenth of the wall time;
+- ``python-overhead``: every ceiling is under 5% and most of the stage's own time was in Python-level frames
+  (known when the session carries hotspots).
+
+A stage that runs with more than one thread (``StageInfo.threads``) is held to the all-cores ceilings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .session import Session
+
+WAITING_CPU_RATIO = 0.5
+PYTHON_SOL = 0.05
+# work kind -> (ceiling for 1 thread, ceiling for all threads, bound name)
+WORK_CEILINGS = {
+    "mem_bytes": ("mem_bw_1t", "mem_bw_all", "memory"),
+    "flops": ("flops_1t", "flops_all", "compute"),
+    "disk_bytes": ("disk_read", "disk_read", "io"),
+    "jpeg_pixels": ("jpeg_decode", "jpeg_decode", "compute"),
+    "jpeg_encode_pixels": ("jpeg_encode", "jpeg_encode", "compute"),
+}
+CODEC_WORK = {"jpeg_pixels", "jpeg_encode_pixels"}  # codec work stays on the CPU in GPU what-ifs
+
+
+@dataclass
+class StageReport:
+    name: str
+    calls: int
+    items: int
+    total_s: float
+    cpu_s: float
+    wall_share: float
+    bytes: float
+    work: dict[str, float]
+    bound: str
+    sol_s: float
+    pct_sol: float
+    times_at_ceiling: dict[str, float] = field(default_factory=dict)  # work kind -> seconds at its ceiling
+    hotspots: list[dict[str, Any]] = field(default_factory=list)
+    threads: int = 1
+    workers: int = 1
+    wait_s: float = 0.0
+
+    @property
+    def ms_per_item(self) -> float:
+        return 1000 * self.total_s / self.items if self.items else 0.0
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.cpu_s / self.total_s if self.total_s else 0.0
+
+    @property
+    def gbps(self) -> float:
+        return self.bytes / self.total_s / 1e9 if self.total_s else 0.0
+
+    @property
+    def gflops(self) -> float:
+        return self.work.get("flops", 0.0) / self.total_s / 1e9 if self.total_s else 0.0
+
+
+def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[StageReport]:
+    """A StageReport per stage (in pipeline order). ``ceilings`` default to ``session.machine['ceilings']``."""
+    ceilings = ceilings if ceilings is not None else session.machine.get("ceilings", {})
+    infos = {s.name: s for s in session.stages}
+    reports = []
+    for name, st in session.stage_summary().items():
+        info = infos.get(name)
+        threads = info.threads if info else 1
+        work = dict(st["work"])
+        moved = work.get("mem_bytes") or st["bytes"]
+        work_for_sol = {**work, "mem_bytes": moved}
+        times = {}
+        bounds = {}
+        for kind, amount in work_for_sol.items():
+            if kind not in WORK_CEILINGS or not amount:
+                continue
+            one, many, bound = WORK_CEILINGS[kind]
+            ceiling = ceilings.get(many if threads > 1 else one)
+            if ceiling:
+                times[kind] = amount / ceiling
+                bounds[kind] = bound
+        total = st["total_s"]
+        sol = max(times.values(), default=0.0)
+        pct = sol / total if total else 0.0
+        hotspots = session.hotspots.get(name, [])
+        report = StageReport(name, int(st["calls"]), int(st["items"]), total, st["cpu_s"], st["wall_share"],
+                             moved, work, "-", sol, pct, times, hotspots, threads, info.workers if info else 1,
+                             st["wait_s"])
+        report.bound = classify(report, bounds)
+        reports.append(report)
+    return reports
+
+
+def classify(report: StageReport, bounds: dict[str, str]) -> str:
+    """The bound of one stage (see the module docstring for the rules)."""
+    if report.total_s <= 0:
+        return "-"
+    if report.cpu_s and report.cpu_ratio < WAITING_CPU_RATIO:
+        disk = report.times_at_ceiling.get("disk_bytes", 0.0)
+        return "io" if disk >= 0.1 * report.total_s else "waiting"
+    python = report.hotspots[0].get("python_share") if report.hotspots else None
+    if report.pct_sol < PYTHON_SOL and python is not None and python >= 0.5:
+        return "python-overhead"
+    if not report.times_at_ceiling:
+        return "python-overhead" if python is not None and python >= 0.5 else "unknown"
+    kind = max(report.times_at_ceiling, key=report.times_at_ceiling.get)
+    return bounds[kind]

@@ -1,0 +1,99 @@
+"""FLOPs of a model, counted from its graph: 2 x the multiply-accumulates of its convolutions and matrix
+products (the ops that dominate CNN cost; element-wise ops are left out and said so).
+
+- ONNX: shapes from ``onnx.shape_inference`` after fixing the inputs to the shapes actually run (dynamic
+  dimensions need them); Conv = N*Cout*Hout*Wout*(Cin/group)*kh*kw, ConvTranspose = N*Cin*Hin*Win*(Cout/group)*kh*kw,
+  MatMul = prod(output) * K, Gemm = M*N*K.
+- TFLite: LiteRT's interpreter lists each op with its tensors' (static) shapes; CONV_2D = out elements * kh*kw*Cin,
+  DEPTHWISE_CONV_2D = out elements * kh*kw, FULLY_CONNECTED = out elements * in features, TRANSPOSE_CONV (and
+  MediaPipe's Convolution2DTransposeBias custom op) = in elements * kh*kw*Cout.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+
+def tflite_flops(path: str | Path) -> float:
+    """FLOPs of one invocation of a .tflite model at its declared input shape."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    shapes = {t["index"]: [int(d) for d in t["shape"]] for t in it.get_tensor_details()}
+    macs = 0
+    for op in it._get_ops_details():
+        name = op["op_name"]
+        ins = [shapes.get(int(i)) for i in op["inputs"] if int(i) >= 0]
+        outs = [shapes.get(int(i)) for i in op["outputs"]]
+        if not outs or outs[0] is None or len(ins) < 2 or ins[1] is None:
+            continue
+        out, weights = outs[0], ins[1]
+        if name == "CONV_2D" and len(weights) == 4:  # weights [Cout, kh, kw, Cin]
+            macs += math.prod(out) * weights[1] * weights[2] * weights[3]
+        elif name == "DEPTHWISE_CONV_2D" and len(weights) == 4:  # weights [1, kh, kw, Cout]
+            macs += math.prod(out) * weights[1] * weights[2]
+        elif name == "FULLY_CONNECTED" and len(weights) == 2:  # weights [out, in]
+            macs += math.prod(out) * weights[1]
+        elif name in ("TRANSPOSE_CONV", "Convolution2DTransposeBias"):
+            data = ins[2] if name == "TRANSPOSE_CONV" and len(ins) > 2 else ins[0]
+            if data is not None and len(weights) == 4:  # weights [Cout, kh, kw, Cin]
+                macs += math.prod(data) * weights[0] * weights[1] * weights[2]
+    return 2.0 * macs
+
+
+def onnx_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+    """FLOPs of one run of an .onnx model with inputs of ``input_shapes`` (name -> shape; needed for dynamic dims)."""
+    import onnx
+    from onnx import shape_inference
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    for inp in graph.input:
+        shape = (input_shapes or {}).get(inp.name)
+        if shape is None:
+            continue
+        dims = inp.type.tensor_type.shape.dim
+        for dim, size in zip(dims, shape):
+            dim.ClearField("dim_param")
+            dim.dim_value = int(size)
+    model = shape_inference.infer_shapes(model)
+    shapes: dict[str, list[int]] = {}
+    for value in list(model.graph.input) + list(model.graph.value_info) + list(model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        shapes[value.name] = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]
+    for init in model.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    macs = 0
+    for node in model.graph.node:
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        out = shapes.get(node.output[0], [])
+        ins = [shapes.get(name, []) for name in node.input]
+        if not out or 0 in out:
+            continue
+        if node.op_type == "Conv" and len(ins) > 1 and len(ins[1]) >= 3:
+            w = ins[1]  # [Cout, Cin/group, kh, kw]
+            macs += math.prod(out) * math.prod(w[1:])
+        elif node.op_type == "ConvTranspose" and len(ins) > 1 and ins[0] and len(ins[1]) >= 3:
+            w = ins[1]  # [Cin, Cout/group, kh, kw]
+            macs += math.prod(ins[0]) * math.prod(w[1:])
+        elif node.op_type == "MatMul" and len(ins) > 1 and ins[0]:
+            macs += math.prod(out) * ins[0][-1]
+        elif node.op_type == "Gemm" and len(ins) > 1 and ins[0]:
+            k = ins[0][0] if attrs.get("transA", 0) else ins[0][-1]
+            macs += math.prod(out) * k
+    return 2.0 * macs
+
+
+def model_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float | None:
+    """FLOPs by file type; None when the counter's dependency (onnx for .onnx) is missing."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".tflite":
+        return tflite_flops(path)
+    if suffix == ".onnx":
+        try:
+            return onnx_flops(path, input_shapes)
+        except ImportError:
+            return None
+    return None

@@ -1,0 +1,54 @@
+"""IPython magics: ``%sightspeed STATEMENT`` and ``%%sightspeed`` (a cell), like %timeit but per stage.
+
+``%load_ext sightspeed`` registers them. The code runs ``-n N`` times (default 1) under ``sightspeed.profile()``;
+its ``sightspeed.stage`` blocks become rows of the table, the rest is ``(main)``. ``-o`` returns the Session.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+
+def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
+    from rich.console import Console
+
+    from ..report.profile_console import render
+    from .scope import profile
+
+    args = shlex.split(line)
+    repeats, keep, what_if = 1, False, []
+    while args and args[0].startswith("-"):
+        flag = args.pop(0)
+        if flag == "-n":
+            repeats = int(args.pop(0))
+        elif flag == "-o":
+            keep = True
+        elif flag == "--what-if":
+            what_if = [s for s in args.pop(0).split(",") if s]
+        else:
+            raise ValueError(f"%sightspeed: unknown option {flag} (use -n N, -o, --what-if SPECS)")
+    code = cell if cell is not None else " ".join(args)
+    compiled = compile(code, "<sightspeed>", "exec")
+    with profile() as session:
+        for _ in range(repeats):
+            exec(compiled, namespace)
+    session.config.update({"pipeline": "%sightspeed", "repeats": repeats})
+    from .machine import cached_ceilings
+
+    ceilings = cached_ceilings()  # never measured here: `sightspeed machine` does that once
+    if ceilings:
+        session.machine["ceilings"] = ceilings
+    render(Console(), session, what_if)
+    return session if keep else None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    def line_magic(line: str) -> Any:
+        return run_magic(line, None, ipython.user_ns)
+
+    def cell_magic(line: str, cell: str) -> Any:
+        return run_magic(line, cell, ipython.user_ns)
+
+    ipython.register_magic_function(line_magic, "line", "sightspeed")
+    ipython.register_magic_function(cell_magic, "cell", "sightspeed")

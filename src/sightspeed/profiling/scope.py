@@ -1,0 +1,130 @@
+"""Profiling anyone's code: ``with sightspeed.profile() as session:`` and ``sightspeed.stage("name")`` blocks.
+
+The active session is process-wide (like cProfile itself), not a ContextVar: a user's worker threads do not
+inherit context variables, and their ``stage()`` blocks must land in the same session. Outside ``profile()``,
+``stage()`` costs one global read.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from . import counters
+from .session import Session
+
+F = TypeVar("F", bound=Callable[..., Any])
+_active: Session | None = None
+_lock = threading.Lock()
+
+
+def active() -> Session | None:
+    return _active
+
+
+class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage("x")`
+    """Time a block (or every call of a function) as the stage ``name`` of the active profiling session.
+
+    ``bytes`` (bytes the block moves) and ``flops`` declare its work, so its bound and % of speed of light can
+    be computed; ``items`` is how many items (images, frames) it handled.
+
+    >>> with profile(hotspots=False) as session:
+    ...     with stage("preprocess", bytes=1000, flops=500):
+    ...         _ = sum(range(100))
+    >>> [(s.stage, s.work) for s in session.spans]
+    [('preprocess', {'mem_bytes': 1000, 'flops': 500})]
+    """
+
+    __slots__ = ("name", "bytes", "flops", "items", "_session", "_outer", "_t0", "_c0")
+
+    def __init__(self, name: str, *, bytes: int | None = None, flops: float | None = None, items: int = 1) -> None:
+        self.name, self.bytes, self.flops, self.items = name, bytes, flops, items
+        self._session: Session | None = None
+
+    def __enter__(self) -> stage:
+        session = self._session = _active
+        if session is not None:
+            self._outer = counters.begin()
+            self._t0, self._c0 = session.now(), session.cpu_now()
+            for ins in session.instruments:
+                ins.begin(self.name)
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        session = self._session
+        if session is None:
+            return False
+        for ins in reversed(session.instruments):
+            ins.end(self.name)
+        end, cpu = session.now(), session.cpu_now() - self._c0
+        if self.bytes:
+            counters.add(mem_bytes=self.bytes)
+        if self.flops:
+            counters.add(flops=self.flops)
+        session.record(self.name, self._t0, end, items=self.items, cpu=cpu, work=counters.end(self._outer))
+        for ins in session.instruments:
+            ins.resume()
+        self._session = None
+        return False
+
+    def __call__(self, fn: F) -> F:
+        name, nbytes, flops, items = self.name, self.bytes, self.flops, self.items
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if _active is None:
+                return fn(*args, **kwargs)
+            with stage(name, bytes=nbytes, flops=flops, items=items):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+@contextmanager
+def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(main)",
+            session: Session | None = None) -> Iterator[Session]:
+    """Profile the block: ``stage()`` spans land in the yielded Session; with ``hotspots``, cProfile per stage
+    and per thread, and the time outside any stage on this thread as the stage ``base``.
+
+    After the block, ``session.hotspots`` holds the top functions per stage and ``session.wall_s`` the wall time.
+    """
+    global _active
+    from .hotspots import Hotspots
+    from .instruments import available_mirrors
+
+    session = session or Session()
+    prof = Hotspots() if hotspots else None
+    session.instruments = ([prof] if prof else []) + (available_mirrors() if mirrors else [])
+    with _lock:
+        if _active is not None:
+            raise RuntimeError("a sightspeed profile is already active in this process")
+        _active = session
+    started = time.perf_counter()
+    session.now()
+    if prof is not None and base:
+        prof.begin(base)
+    try:
+        yield session
+    finally:
+        if prof is not None and base:
+            prof.end(base)
+            prof.resume()
+        session.wall_s = session.wall_s or time.perf_counter() - started
+        with _lock:
+            _active = None
+        session.instruments = []
+        if prof is not None:
+            finish_hotspots(session, prof)
+            session.profiler = prof
+
+
+def finish_hotspots(session: Session, prof: Any, top: int = 3) -> None:
+    """Store the top functions of each profiled stage in the session (renderers read them from there)."""
+    for name in prof.stages():
+        rows = prof.top(name, top)
+        if rows:
+            session.hotspots[name] = rows

@@ -1,0 +1,126 @@
+"""What-if: project a profiled pipeline onto other hardware, stage by stage, from each stage's bound.
+
+A stage's time scales with the resource that bounds it: compute with FLOP/s, memory with bandwidth,
+python-overhead with single-core speed, io with file reads; waiting stays as it is. On a GPU preset, compute- and
+memory-bound stages move to the GPU and pay a host<->device copy of their inputs and outputs over PCIe plus a launch
+latency per call, so a memory-bound stage that does little math per byte is shown to lose; the rest stays on the CPU.
+
+Throughput: serial = 1 / sum of per-item times; pipelined = 1 / max(slowest stage per item / its workers,
+CPU time per item of all CPU stages / cores). Speed-ups compare the projection with the same model of this machine,
+so the model's own simplifications cancel.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from .analysis import CODEC_WORK, StageReport
+
+# Public spec-sheet peaks: fp32 FLOP/s (no tensor cores), memory bandwidth, and PCIe host<->device rate
+# (practical, ~80% of the link: gen3 x16 ~12.5 GB/s, gen4 ~25, gen5 ~50).
+GPUS = {
+    "t4": {"name": "NVIDIA T4", "flops": 8.1e12, "bw": 320e9, "pcie": 12.5e9},
+    "l4": {"name": "NVIDIA L4", "flops": 30.3e12, "bw": 300e9, "pcie": 25e9},
+    "a10": {"name": "NVIDIA A10", "flops": 31.2e12, "bw": 600e9, "pcie": 25e9},
+    "a100": {"name": "NVIDIA A100 40GB", "flops": 19.5e12, "bw": 1555e9, "pcie": 25e9},
+    "h100": {"name": "NVIDIA H100 SXM", "flops": 67e12, "bw": 3350e9, "pcie": 50e9},
+}
+# Per call of a stage moved to a GPU: framework dispatch, tens of kernel launches and a synchronisation. Small
+# models are latency-bound there; 0.5 ms is typical of a small CNN through onnxruntime-gpu or TensorRT.
+GPU_CALL_S = 0.5e-3
+
+
+@dataclass(frozen=True)
+class Scenario:
+    label: str
+    compute: float = 1.0  # single-core speed factor (FLOP/s, codecs, Python)
+    memory: float = 1.0  # bandwidth factor
+    disk: float = 1.0
+    cores: int | None = None  # None: as now
+    gpu: dict[str, Any] | None = None
+
+
+def parse(spec: str) -> Scenario:
+    """``cpu:2x``, ``mem:1.5x``, ``disk:3x``, ``cores:8``, ``gpu:t4`` (see GPUS).
+
+    >>> parse("cpu:2x").compute, parse("cores:8").cores, parse("gpu:a100").gpu["bw"]
+    (2.0, 8, 1555000000000.0)
+    """
+    kind, _, value = spec.partition(":")
+    try:
+        if kind == "gpu":
+            return Scenario(spec, gpu=GPUS[value])
+        if kind == "cores":
+            return Scenario(spec, cores=int(value))
+        factor = float(value.rstrip("x"))
+        if kind == "cpu":
+            return Scenario(spec, compute=factor)
+        if kind == "mem":
+            return Scenario(spec, memory=factor)
+        if kind == "disk":
+            return Scenario(spec, disk=factor)
+    except (KeyError, ValueError):
+        pass
+    raise ValueError(f"what-if {spec!r}: use cpu:2x, mem:2x, disk:2x, cores:N or gpu:{'|'.join(GPUS)}")
+
+
+@dataclass
+class Projection:
+    scenario: str
+    stage_s: dict[str, float]  # projected seconds per item, per stage
+    on_gpu: list[str]
+    serial_per_s: float
+    pipelined_per_s: float
+    limiting: str
+    speedup: float  # pipelined, against the same model of this machine
+
+
+def _stage_time(st: StageReport, sc: Scenario) -> tuple[float, bool]:
+    per_item = st.total_s / st.items if st.items else 0.0
+    if not st.items:
+        return 0.0, False
+    if sc.gpu and st.bound in ("compute", "memory") and not CODEC_WORK & set(st.work):
+        flops = st.work.get("flops", 0.0) / st.items
+        moved = st.bytes / st.items
+        transfer = moved / sc.gpu["pcie"]
+        launch = GPU_CALL_S * st.calls / st.items
+        return max(flops / sc.gpu["flops"], moved / sc.gpu["bw"]) + transfer + launch, True
+    factor = {"compute": sc.compute, "python-overhead": sc.compute, "memory": sc.memory, "io": sc.disk}.get(
+        st.bound, 1.0)
+    return per_item / factor, False
+
+
+def project(stages: list[StageReport], scenario: Scenario, cores: int | None = None) -> Projection:
+    now_cores = cores or os.cpu_count() or 1
+    base = _throughput(stages, Scenario("now"), now_cores)
+    times, on_gpu = {}, []
+    for st in stages:
+        times[st.name], gpu = _stage_time(st, scenario)
+        if gpu:
+            on_gpu.append(st.name)
+    serial, pipelined, limiting = _throughput(stages, scenario, scenario.cores or now_cores)
+    return Projection(scenario.label, times, on_gpu, serial, pipelined, limiting,
+                      pipelined / base[1] if base[1] else 0.0)
+
+
+def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[float, float, str]:
+    per_stage: dict[str, float] = {}
+    cpu_by_stage: dict[str, float] = {}
+    for st in stages:
+        t, gpu = _stage_time(st, sc)
+        per_stage[st.name] = t / max(1, st.workers)
+        if not gpu:
+            cpu_share = min(1.0, st.cpu_ratio) if st.cpu_s else 1.0
+            cpu_by_stage[st.name] = t * cpu_share * max(1, st.threads)
+    cpu_total = sum(cpu_by_stage.values())
+    serial_t = sum(_stage_time(st, sc)[0] for st in stages)
+    slowest = max(per_stage, key=per_stage.get) if per_stage else "-"
+    cores_t = cpu_total / max(1, cores)
+    bottleneck_t = max(per_stage.get(slowest, 0.0), cores_t)
+    if cores_t > per_stage.get(slowest, 0.0):
+        limiting = f"all {cores} cores busy (most: {max(cpu_by_stage, key=cpu_by_stage.get)})"
+    else:
+        limiting = slowest
+    return (1 / serial_t if serial_t else 0.0), (1 / bottleneck_t if bottleneck_t else 0.0), limiting

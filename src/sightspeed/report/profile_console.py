@@ -1,0 +1,91 @@
+"""Console rendering of a profiled Session: the per-stage table, hotspots, what-if, perf counters."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from ..profiling.analysis import StageReport, analyse
+from ..profiling.session import Session
+from ..profiling.whatif import Projection, parse, project
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}" if value else "-"
+
+
+def stage_table(session: Session, reports: list[StageReport]) -> Table:
+    items = max((r.items for r in reports), default=0)
+    rate = items / session.wall_s if session.wall_s else 0.0
+    table = Table(title=f"{session.config.get('pipeline', 'profile')}: {session.wall_s:.2f} s wall, "
+                        f"{rate:.2f} items/s", title_justify="left")
+    for col in ("stage", "calls", "ms/item", "% wall", "cpu/wall", "MB/item", "MFLOP/item", "GB/s", "GFLOP/s",
+                "bound", "% SOL", "top hotspot"):
+        table.add_column(col, justify="left" if col in ("stage", "bound", "top hotspot") else "right",
+                         overflow="fold")
+    for r in reports:
+        per = max(1, r.items)
+        top = r.hotspots[0] if r.hotspots else None
+        table.add_row(
+            r.name, str(r.calls), _fmt(r.ms_per_item, 2), f"{100 * r.wall_share:.0f}", f"{r.cpu_ratio:.2f}",
+            _fmt(r.bytes / per / 1e6, 2), _fmt(r.work.get("flops", 0.0) / per / 1e6), _fmt(r.gbps, 2),
+            _fmt(r.gflops, 2), r.bound, f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
+            f"{top['function']} {100 * top['share']:.0f}%" if top else "")
+    return table
+
+
+def hotspot_table(session: Session) -> Table | None:
+    if not session.hotspots:
+        return None
+    table = Table(title="hotspots: own time per stage, all worker threads merged (cProfile)", title_justify="left")
+    for col in ("stage", "function", "where", "calls", "own ms", "% of stage"):
+        table.add_column(col, justify="right" if col in ("calls", "own ms", "% of stage") else "left",
+                         overflow="fold")
+    for stage, rows in session.hotspots.items():
+        for k, row in enumerate(rows):
+            table.add_row(stage if k == 0 else "", row["function"], row["where"], str(row["calls"]),
+                          f"{row['own_ms']:.1f}", f"{100 * row['share']:.0f}")
+    return table
+
+
+def whatif_table(reports: list[StageReport], specs: list[str], cores: int | None = None) -> Table:
+    table = Table(title="what-if: projected from each stage's bound", title_justify="left")
+    for col in ("machine", "limited by", "items/s pipelined", "items/s serial", "speed-up", "moved to GPU"):
+        table.add_column(col, justify="right" if "items" in col or col == "speed-up" else "left", overflow="fold")
+    for spec in ["now", *specs]:
+        proj: Projection = project(reports, parse(spec) if spec != "now" else _now(), cores)
+        table.add_row(spec, proj.limiting, f"{proj.pipelined_per_s:.1f}", f"{proj.serial_per_s:.1f}",
+                      f"{proj.speedup:.2f}x", ", ".join(proj.on_gpu) or "-")
+    return table
+
+
+def _now():
+    from ..profiling.whatif import Scenario
+
+    return Scenario("now")
+
+
+def ceilings_line(session: Session) -> str:
+    c = session.machine.get("ceilings", {})
+    if not c:
+        return "no machine ceilings in this session"
+    return (f"ceilings: memory {c['mem_bw_1t'] / 1e9:.1f} GB/s (1 thread), {c['mem_bw_all'] / 1e9:.1f} (all); "
+            f"fp32 {c['flops_1t'] / 1e9:.0f} GFLOP/s (1 thread), {c['flops_all'] / 1e9:.0f} (all); "
+            f"file read {c['disk_read'] / 1e9:.2f} GB/s; JPEG decode {c['jpeg_decode'] / 1e6:.0f} MP/s, "
+            f"encode {c.get('jpeg_encode', 0) / 1e6:.0f} MP/s")
+
+
+def render(console, session: Session, what_if: list[str] | None = None) -> list[StageReport]:
+    """Print everything about a profiled session; returns the stage reports."""
+    reports = analyse(session)
+    console.print(stage_table(session, reports))
+    console.print(ceilings_line(session))
+    hot = hotspot_table(session)
+    if hot is not None:
+        console.print(hot)
+    perf = {k[5:]: v for k, v in session.counters.items() if k.startswith("perf.")}
+    if perf:
+        console.print("perf (software counters, whole run): " + ", ".join(f"{k} {v:,.0f}" for k, v in perf.items()))
+    if what_if:
+        console.print(whatif_table(reports, what_if, session.machine.get("doctor", {}).get("cpu", {})
+                                   .get("logical_cores")))
+    return reports

@@ -1,0 +1,121 @@
+"""`sightspeed profile` / `report` / `doctor` / `machine` and the IPython magic, end to end."""
+
+from __future__ import annotations
+
+import json
+import pstats
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sightspeed.profiling.session import Session
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sightspeed", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=600, env={**__import__("os").environ, "COLUMNS": "200"})
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory, portrait_jpegs):
+    prof = tmp_path_factory.mktemp("prof")
+    proc = cli("profile", "portrait", *portrait_jpegs, "-o", str(prof), "--what-if", "cpu:2x,cores:8,gpu:t4")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return prof, proc
+
+
+def test_profile_writes_session_trace_and_cprofile(profiled, portrait_jpegs):
+    prof, proc = profiled
+    session = Session.load(prof / "session.json")
+    assert [s.name for s in session.stages] == ["decode", "detect", "segment", "composite", "write"]
+    assert session.machine["ceilings"]["mem_bw_1t"] > 0 and session.machine["doctor"]["cpu"]["logical_cores"]
+    # hotspots come from the worker threads, attributed to the stage that ran them
+    assert {s.thread for s in session.spans if s.stage == "segment"} <= {"segment-0", "segment-1"}
+    assert any(h["function"].startswith("Invoke") for h in session.hotspots["segment"])
+    seg = [s for s in session.spans if s.stage == "segment" and s.kind == "run"]
+    assert len(seg) == len(portrait_jpegs) and all(s.work["flops"] > 50e6 for s in seg)  # model FLOPs declared
+    decode = [s for s in session.spans if s.stage == "decode" and s.kind == "run"]
+    assert all(s.work["disk_bytes"] > 0 and s.work["jpeg_pixels"] > 0 for s in decode)
+    trace = json.loads((prof / "trace.json").read_text())
+    assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == len(session.spans)
+    stats = pstats.Stats(str(prof / "stages.prof"))
+    assert stats.total_tt > 0
+    out = proc.stdout
+    for text in ("bound", "% SOL", "hotspots", "what-if", "gpu:t4", "cores:8", "ceilings:"):
+        assert text in out, text
+    rows = [json.loads(line) for line in (prof / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == len(portrait_jpegs) and all(r["status"] == "ok" for r in rows)
+
+
+def test_report_rerenders_a_saved_session(profiled):
+    prof, proc = profiled
+    again = cli("report", str(prof / "session.json"), "--what-if", "cpu:2x,cores:8,gpu:t4")
+    assert again.returncode == 0
+    table = lambda text: text[text.index("stage"):text.index("ceilings:")]  # noqa: E731
+    assert table(again.stdout) == table(proc.stdout)
+    assert cli("report", str(prof / "trace.json")).returncode == 2  # not a session
+    assert cli("report", str(prof / "session.json"), "--what-if", "gpu:nope").returncode == 2
+
+
+def test_profile_a_users_script(tmp_path):
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent('''
+        import sys
+        import numpy as np
+        import sightspeed
+
+        def busy_python(n):
+            return sum(i * i for i in range(n))
+
+        for _ in range(int(sys.argv[1])):
+            with sightspeed.stage("preprocess", bytes=2 * 8 * 10**6):
+                a = np.ones(10**6) * 2.0
+            with sightspeed.stage("postprocess"):
+                busy_python(200000)
+        unannotated = busy_python(100000)
+    '''))
+    prof = tmp_path / "prof"
+    proc = cli("profile", "-o", str(prof), "--", sys.executable, str(script), "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    session = Session.load(prof / "session.json")
+    calls = {name: st["calls"] for name, st in session.stage_summary().items()}
+    assert calls == {"preprocess": 3, "postprocess": 3}
+    assert "(script)" in session.hotspots and "postprocess" in session.hotspots
+    from sightspeed.profiling.analysis import analyse
+
+    bounds = {r.name: r.bound for r in analyse(session)}
+    assert bounds["postprocess"] == "python-overhead"  # a pure-Python loop: no ceiling near, all in Python frames
+    failing = tmp_path / "fail.py"
+    failing.write_text("raise SystemExit(4)\n")
+    assert cli("profile", "-o", str(tmp_path / "p2"), "--", "python", str(failing)).returncode == 4
+
+
+def test_doctor_and_machine_commands():
+    doctor = cli("doctor", "--json")
+    assert doctor.returncode == 0 and json.loads(doctor.stdout)["cpu"]["logical_cores"] >= 1
+    machine = cli("machine", "--json")
+    assert machine.returncode == 0
+    ceilings = json.loads(machine.stdout)
+    assert ceilings["mem_bw_1t"] > 0 and ceilings["flops_1t"] > 0 and ceilings["jpeg_encode"] > 0
+
+
+def test_ipython_magic():
+    pytest.importorskip("IPython")
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "sightspeed")
+    ip.run_cell(textwrap.dedent('''
+        import numpy as np, sightspeed
+        def step():
+            with sightspeed.stage("make"):
+                a = np.ones(10**5)
+            with sightspeed.stage("reduce"):
+                return a.sum()
+    '''))
+    session = ip.run_cell_magic("sightspeed", "-n 4 -o", "step()")
+    assert [s.stage for s in session.spans].count("make") == 4
+    session = ip.run_line_magic("sightspeed", "-o step()")
+    assert [s.stage for s in session.spans] == ["make", "reduce"]
