@@ -92,3 +92,17 @@ def test_bad_what_if_specs():
     for bad in ("gpu:rtx9999", "cpu:fast", "cores:x", "tpu:v5"):
         with pytest.raises(ValueError):
             parse(bad)
+
+
+def test_saturated_cores_are_contention_not_waiting():
+    """Two stages sharing one core, each on-CPU 40% of its wall time: the core was the limit, not their input."""
+    s = Session(machine={"ceilings": CEILINGS, "cpu_count": 1}, wall_s=2.0)
+    s.record("copy", 0.0, 2.0, items=10, cpu=0.8, bytes_in=8e9, bytes_out=8e9)  # 16 GB: 0.8 s at 20 GB/s
+    s.record("conv", 0.0, 2.0, items=10, cpu=0.8, work={"flops": 50e9})  # 0.5 s at 100 GFLOP/s
+    r = {x.name: x for x in analyse(s)}
+    assert r["copy"].contended and r["copy"].service_s == pytest.approx(0.8)
+    assert r["copy"].bound == "memory" and r["copy"].pct_sol == pytest.approx(1.0)
+    assert r["conv"].bound == "compute" and r["conv"].pct_sol == pytest.approx(0.625)
+    # the same spans with 4 cores idle half the time are plain waiting
+    s.machine["cpu_count"] = 4
+    assert {x.bound for x in analyse(s)} == {"waiting"}

@@ -11,6 +11,11 @@ the SOL time, except:
   (known when the session carries hotspots).
 
 A stage that runs with more than one thread (``StageInfo.threads``) is held to the all-cores ceilings.
+
+Contention: when the run kept the cores busy (the spans' CPU time is at least 75% of wall time x cores), a stage
+whose thread was off-CPU was mostly waiting for a core its sibling stages held, not for input. Then each stage is
+judged on its own CPU time (its ``service`` time: what it would take with a core to itself), and ``waiting`` is
+not used; the report says the cores were saturated.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .session import Session
 
 WAITING_CPU_RATIO = 0.5
 PYTHON_SOL = 0.05
+SATURATED = 0.75
 # work kind -> (ceiling for 1 thread, ceiling for all threads, bound name)
 WORK_CEILINGS = {
     "mem_bytes": ("mem_bw_1t", "mem_bw_all", "memory"),
@@ -51,6 +57,8 @@ class StageReport:
     threads: int = 1
     workers: int = 1
     wait_s: float = 0.0
+    service_s: float = 0.0  # the stage's own time: wall time, or CPU time / threads when cores were contended
+    contended: bool = False
 
     @property
     def ms_per_item(self) -> float:
@@ -73,8 +81,10 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
     """A StageReport per stage (in pipeline order). ``ceilings`` default to ``session.machine['ceilings']``."""
     ceilings = ceilings if ceilings is not None else session.machine.get("ceilings", {})
     infos = {s.name: s for s in session.stages}
+    summary = session.stage_summary()
+    contended = saturation(session) >= SATURATED
     reports = []
-    for name, st in session.stage_summary().items():
+    for name, st in summary.items():
         info = infos.get(name)
         threads = info.threads if info else 1
         work = dict(st["work"])
@@ -91,12 +101,13 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
                 times[kind] = amount / ceiling
                 bounds[kind] = bound
         total = st["total_s"]
+        service = min(total, st["cpu_s"] / threads) if contended and st["cpu_s"] else total
         sol = max(times.values(), default=0.0)
-        pct = sol / total if total else 0.0
+        pct = sol / service if service else 0.0
         hotspots = session.hotspots.get(name, [])
         report = StageReport(name, int(st["calls"]), int(st["items"]), total, st["cpu_s"], st["wall_share"],
                              moved, work, "-", sol, pct, times, hotspots, threads, info.workers if info else 1,
-                             st["wait_s"])
+                             st["wait_s"], service, contended)
         report.bound = classify(report, bounds)
         reports.append(report)
     return reports
@@ -106,7 +117,7 @@ def classify(report: StageReport, bounds: dict[str, str]) -> str:
     """The bound of one stage (see the module docstring for the rules)."""
     if report.total_s <= 0:
         return "-"
-    if report.cpu_s and report.cpu_ratio < WAITING_CPU_RATIO:
+    if not report.contended and report.cpu_s and report.cpu_ratio < WAITING_CPU_RATIO:
         disk = report.times_at_ceiling.get("disk_bytes", 0.0)
         return "io" if disk >= 0.1 * report.total_s else "waiting"
     python = report.hotspots[0].get("python_share") if report.hotspots else None
@@ -116,3 +127,11 @@ def classify(report: StageReport, bounds: dict[str, str]) -> str:
         return "python-overhead" if python is not None and python >= 0.5 else "unknown"
     kind = max(report.times_at_ceiling, key=report.times_at_ceiling.get)
     return bounds[kind]
+
+
+def saturation(session: Session) -> float:
+    """CPU time inside spans / (wall time x cores): near 1 when the run kept every core busy."""
+    cores = session.machine.get("doctor", {}).get("cpu", {}).get("logical_cores") or \
+        session.machine.get("cpu_count") or 1
+    cpu = sum(s.cpu for s in session.spans if s.kind == "run")
+    return cpu / (session.wall_s * cores) if session.wall_s else 0.0

@@ -78,9 +78,9 @@ class Projection:
 
 
 def _stage_time(st: StageReport, sc: Scenario) -> tuple[float, bool]:
-    per_item = st.total_s / st.items if st.items else 0.0
     if not st.items:
         return 0.0, False
+    per_item = (st.service_s or st.total_s) / st.items
     if sc.gpu and st.bound in ("compute", "memory") and not CODEC_WORK & set(st.work):
         flops = st.work.get("flops", 0.0) / st.items
         moved = st.bytes / st.items
@@ -112,8 +112,9 @@ def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[fl
         t, gpu = _stage_time(st, sc)
         per_stage[st.name] = t / max(1, st.workers)
         if not gpu:
-            cpu_share = min(1.0, st.cpu_ratio) if st.cpu_s else 1.0
-            cpu_by_stage[st.name] = t * cpu_share * max(1, st.threads)
+            service = st.service_s or st.total_s
+            on_cpu = min(float(max(1, st.threads)), st.cpu_s / service) if st.cpu_s and service else 1.0
+            cpu_by_stage[st.name] = t * on_cpu
     cpu_total = sum(cpu_by_stage.values())
     serial_t = sum(_stage_time(st, sc)[0] for st in stages)
     slowest = max(per_stage, key=per_stage.get) if per_stage else "-"

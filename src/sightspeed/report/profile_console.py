@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from ..profiling.analysis import StageReport, analyse
+from ..profiling.analysis import StageReport, analyse, saturation
 from ..profiling.session import Session
 from ..profiling.whatif import Projection, parse, project
 
@@ -18,7 +18,7 @@ def stage_table(session: Session, reports: list[StageReport]) -> Table:
     rate = items / session.wall_s if session.wall_s else 0.0
     table = Table(title=f"{session.config.get('pipeline', 'profile')}: {session.wall_s:.2f} s wall, "
                         f"{rate:.2f} items/s", title_justify="left")
-    for col in ("stage", "calls", "ms/item", "% wall", "cpu/wall", "MB/item", "MFLOP/item", "GB/s", "GFLOP/s",
+    for col in ("stage", "calls", "total s", "ms/item", "% wall", "cpu/wall", "MB/item", "MFLOP/item", "GB/s", "GFLOP/s",
                 "bound", "% SOL", "top hotspot"):
         table.add_column(col, justify="left" if col in ("stage", "bound", "top hotspot") else "right",
                          overflow="fold")
@@ -26,7 +26,7 @@ def stage_table(session: Session, reports: list[StageReport]) -> Table:
         per = max(1, r.items)
         top = r.hotspots[0] if r.hotspots else None
         table.add_row(
-            r.name, str(r.calls), _fmt(r.ms_per_item, 2), f"{100 * r.wall_share:.0f}", f"{r.cpu_ratio:.2f}",
+            r.name, str(r.calls), f"{r.total_s:.2f}", _fmt(r.ms_per_item, 2), f"{100 * r.wall_share:.0f}", f"{r.cpu_ratio:.2f}",
             _fmt(r.bytes / per / 1e6, 2), _fmt(r.work.get("flops", 0.0) / per / 1e6), _fmt(r.gbps, 2),
             _fmt(r.gflops, 2), r.bound, f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
             f"{top['function']} {100 * top['share']:.0f}%" if top else "")
@@ -78,6 +78,9 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
     """Print everything about a profiled session; returns the stage reports."""
     reports = analyse(session)
     console.print(stage_table(session, reports))
+    if reports and reports[0].contended:
+        console.print(f"cores saturated ({100 * saturation(session):.0f}% busy): stages waited for a core their "
+                      "siblings held, so bounds and % SOL use each stage's CPU time")
     console.print(ceilings_line(session))
     hot = hotspot_table(session)
     if hot is not None:
