@@ -16,8 +16,8 @@ def corpus(tmp_path_factory, photos):
     return folder, make(folder / "in", photos[0])
 
 
-@pytest.mark.parametrize("variant", ["fast", "reference"])
-def test_a_bad_input_never_ends_the_run(corpus, tmp_path, variant):
+@pytest.mark.parametrize("task, variant", [("portrait", "fast"), ("portrait", "reference"), ("ocr", "fast")])
+def test_a_bad_input_never_ends_the_run(corpus, tmp_path, task, variant):
     import cv2
 
     folder, expect = corpus
@@ -26,7 +26,7 @@ def test_a_bad_input_never_ends_the_run(corpus, tmp_path, variant):
         # the fast path's strict decoder reports it. The reference keeps the plain behaviour: it is the baseline.
         expect = {**expect, "truncated.jpg": None}
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "sightspeed", "run", "portrait", str(folder / "in"), "-o", str(out),
+    proc = subprocess.run([sys.executable, "-m", "sightspeed", "run", task, str(folder / "in"), "-o", str(out),
                            "--variant", variant], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 3, proc.stderr[-3000:]
     rows = {r["input"].rsplit("/", 1)[-1]: r for r in map(json.loads, (out / "manifest.jsonl").read_text().splitlines())}
@@ -35,6 +35,10 @@ def test_a_bad_input_never_ends_the_run(corpus, tmp_path, variant):
         row = rows[name]
         if reason is None:
             assert row["status"] == "ok", (name, row)
+            if task == "ocr":
+                (output,) = row["outputs"]
+                assert json.loads(open(output).read())["size"] == row["size"], name
+                continue
             (output,) = [o for o in row["outputs"] if o.endswith(".jpg")]
             written = cv2.imread(output)
             assert written is not None and [written.shape[1], written.shape[0]] == row["size"], name

@@ -42,6 +42,13 @@ MaskOpt = Annotated[bool, typer.Option("--save-mask", help="portrait: also write
 LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Process only the first N inputs.")]
 MaxMpOpt = Annotated[float, typer.Option(min=0.000001, help="Refuse larger images (checked from the header, "
                                                            "before decoding).")]
+class RuntimeChoice(str, Enum):
+    onnxruntime = "onnxruntime"
+    openvino = "openvino"
+
+
+RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="ocr: model runtime (openvino needs the openvino extra).")]
+DrawOpt = Annotated[bool, typer.Option("--draw", help="ocr: also write the image with its boxes drawn.")]
 WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
                                                   "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
 
@@ -61,7 +68,8 @@ def main_callback(version: bool = typer.Option(False, "--version", callback=_ver
 
 
 def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_size: int, workers: int,
-             executor: ExecutorChoice, no_roi: bool, background: str, save_mask: bool, max_megapixels: float):
+             executor: ExecutorChoice, no_roi: bool, background: str, save_mask: bool, max_megapixels: float,
+             runtime: RuntimeChoice, draw: bool):
     """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels)."""
     from .errors import SightspeedError
     from .io.pool import BufferPool
@@ -79,7 +87,7 @@ def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_siz
     max_pixels = int(max_megapixels * 1_000_000)
     options = {"variant": variant.value, "roi": not no_roi, "background": background, "save_mask": save_mask,
                "threads": 1 if pipelined else per_stage_threads(1), "batch_size": batch_size,
-               "max_pixels": max_pixels}
+               "max_pixels": max_pixels, "runtime": runtime.value, "draw": draw}
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -112,7 +120,8 @@ def _execute(task: str, call):
 
 @app.command()
 def run(
-    task: str = typer.Argument(..., help="A shipped task (portrait) or module:function returning a Pipeline."),
+    task: str = typer.Argument(..., help="A shipped task (portrait, ocr) or module:function returning a "
+                               "Pipeline."),
     inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos. "
                                                  "None: the built-in sample photos."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (outputs + manifest.jsonl)."),
@@ -125,13 +134,16 @@ def run(
     save_mask: MaskOpt = False,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
+    runtime: RuntimeOpt = RuntimeChoice.onnxruntime,
+    draw: DrawOpt = False,
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
     quiet_pools()
     from .pipeline.run import run as run_pipeline
 
     pipeline, runner, pool, inputs, max_pixels = _prepare(task, inputs, variant, batch_size, workers, executor,
-                                                          no_roi, background, save_mask, max_megapixels)
+                                                          no_roi, background, save_mask, max_megapixels,
+                                                          runtime, draw)
     result = _execute(task, lambda on_start, on_item: run_pipeline(
         pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
         max_pixels=max_pixels))
@@ -153,6 +165,8 @@ def profile(
     save_mask: MaskOpt = False,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
+    runtime: RuntimeOpt = RuntimeChoice.onnxruntime,
+    draw: DrawOpt = False,
     what_if: WhatIfOpt = None,
     refresh_ceilings: bool = typer.Option(False, help="Measure the machine's ceilings again."),
 ) -> None:
@@ -188,7 +202,7 @@ def profile(
             raise typer.Exit(2)
         pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], args[1:], variant, batch_size, workers,
                                                               executor, no_roi, background, save_mask,
-                                                              max_megapixels)
+                                                              max_megapixels, runtime, draw)
         result = _execute(args[0], lambda on_start, on_item: profile_run(
             pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
             on_start=on_start, pool=pool, max_pixels=max_pixels))

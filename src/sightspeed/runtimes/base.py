@@ -74,9 +74,10 @@ def load(path: str | Path, runtime: str | None = None, threads: int = 1, precisi
     return rt
 
 
-def warmup(rt: Runtime, batch: int = 1) -> None:
-    """Run once on zeros so first-call costs (allocation, JIT, kernel selection) stay out of timed regions."""
-    rt.run(*[spec.example(batch) for spec in rt.inputs])
+def warmup(rt: Runtime, batch: int = 1, example: list[np.ndarray] | None = None) -> None:
+    """Run once on zeros (or on ``example``, for models whose dynamic dimensions need sensible sizes) so first-call
+    costs (allocation, JIT, kernel selection) stay out of timed regions."""
+    rt.run(*(example if example is not None else [spec.example(batch) for spec in rt.inputs]))
 
 
 class PerThread:
@@ -86,17 +87,18 @@ class PerThread:
     that meets the stage later loads (and warms) its own.
     """
 
-    def __init__(self, factory) -> None:
+    def __init__(self, factory, example: list[np.ndarray] | None = None) -> None:
         import threading
 
         self._factory = factory
+        self._example = example
         self._local = threading.local()
         self._spare: list[Runtime] = [self._new()]
         self._lock = threading.Lock()
 
     def _new(self) -> Runtime:
         rt = self._factory()
-        warmup(rt)
+        warmup(rt, example=self._example)
         return rt
 
     def get(self) -> Runtime:

@@ -14,15 +14,22 @@ from ..io.pool import BufferPool
 from ..pipeline.stage import Pipeline
 
 
-def _portrait(options: dict[str, Any], pool: BufferPool) -> Pipeline:
-    from .portrait import PortraitOptions
-    from .portrait import build as build_portrait
+def _shipped(module: str, options_class: str) -> Callable[[dict[str, Any], BufferPool], Pipeline]:
+    """A builder for a shipped task: imports it on first use, keeps the options its dataclass knows."""
 
-    known = PortraitOptions.__dataclass_fields__
-    return build_portrait(PortraitOptions(**{k: v for k, v in options.items() if k in known}), pool)
+    def build_task(options: dict[str, Any], pool: BufferPool) -> Pipeline:
+        task = importlib.import_module(f"{__package__}.{module}")
+        cls = getattr(task, options_class)
+        known = cls.__dataclass_fields__
+        return task.build(cls(**{k: v for k, v in options.items() if k in known}), pool)
+
+    return build_task
 
 
-TASKS: dict[str, Callable[[dict[str, Any], BufferPool], Pipeline]] = {"portrait": _portrait}
+TASKS: dict[str, Callable[[dict[str, Any], BufferPool], Pipeline]] = {
+    "portrait": _shipped("portrait", "PortraitOptions"),
+    "ocr": _shipped("ocr", "OcrOptions"),
+}
 
 
 def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | None = None) -> Pipeline:
@@ -34,7 +41,7 @@ def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | N
     >>> build("nope")
     Traceback (most recent call last):
     ...
-    sightspeed.errors.SightspeedError: unknown task 'nope': use one of portrait, or module:function
+    sightspeed.errors.SightspeedError: unknown task 'nope': use one of portrait, ocr, or module:function
     """
     options = dict(options or {})
     pool = pool or BufferPool()

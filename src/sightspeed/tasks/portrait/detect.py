@@ -14,7 +14,8 @@ from . import blazeface
 from .geometry import person_roi
 
 
-def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
+def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None,
+                 threads: int = 1) -> Stage:
     """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1).
 
     With ``shrink_factor(w, h)``, the frame is area-shrunk once here (kept as ``results["small"]`` for later
@@ -36,4 +37,4 @@ def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int]
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)
 
-    return Stage("detect", detect)
+    return Stage("detect", detect, threads=threads)

@@ -70,8 +70,8 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
 
     return [
         decode_stage(pool, max_pixels=options.max_pixels),
-        detect_stage(models, options.roi, shrink_factor=lambda w, h: downsample_factor(blur_ksize(w, h))),
-        Stage("segment", segment),
+        detect_stage(models, options.roi, lambda w, h: downsample_factor(blur_ksize(w, h)), options.threads),
+        Stage("segment", segment, threads=options.threads),
         Stage("composite", composite),
         write_stage(options.quality, {"mask": "_mask.png"} if options.save_mask else None),
     ]

@@ -89,8 +89,8 @@ def stages(options, background, models, pool) -> list[Stage]:
 
     return [
         Stage("decode", decode),
-        detect_stage(models, options.roi),
-        Stage("segment", segment),
+        detect_stage(models, options.roi, threads=options.threads),
+        Stage("segment", segment, threads=options.threads),
         Stage("composite", composite),
         Stage("write", write),
     ]
