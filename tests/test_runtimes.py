@@ -65,14 +65,21 @@ def test_per_thread_gives_each_thread_its_own_runtime(tiny_onnx):
     import threading
 
     made = []
-    holder = PerThread(lambda: made.append(load(tiny_onnx[0])) or made[-1])
+    holder = PerThread(lambda: made.append(load(tiny_onnx[0])) or made[-1], ready=1)
     got = {}
     t = threading.Thread(target=lambda: got.setdefault("t", holder.get()))
     main = holder.get()
     t.start()
     t.join()
-    assert main is made[0] and got["t"] is made[1] and holder.get() is main
+    assert main is made[0] and got["t"] is made[1] and holder.get() is main  # the thread loaded its own
     warmup(main, batch=2)
+    made.clear()
+    holder = PerThread(lambda: made.append(load(tiny_onnx[0])) or made[-1], ready=2)
+    assert len(made) == 2  # loaded up front, outside any timed region
+    t = threading.Thread(target=lambda: got.__setitem__("t", holder.get()))
+    t.start()
+    t.join()
+    assert {id(holder.get()), id(got["t"])} == {id(m) for m in made} and len(made) == 2
 
 
 def test_load_errors():

@@ -83,17 +83,19 @@ def warmup(rt: Runtime, batch: int = 1, example: list[np.ndarray] | None = None)
 class PerThread:
     """One runtime per thread, for runtimes that are not thread-safe (LiteRT, OpenVINO infer requests).
 
-    The first is loaded and warmed up at construction, so model load stays out of timed regions; a worker thread
-    that meets the stage later loads (and warms) its own.
+    ``ready`` instances are loaded and warmed up at construction (default: one per core, the most worker threads
+    that can run a stage at once here), so model loads stay out of timed regions; a thread beyond those loads
+    (and warms) its own on first use.
     """
 
-    def __init__(self, factory, example: list[np.ndarray] | None = None) -> None:
+    def __init__(self, factory, example: list[np.ndarray] | None = None, ready: int | None = None) -> None:
+        import os
         import threading
 
         self._factory = factory
         self._example = example
         self._local = threading.local()
-        self._spare: list[Runtime] = [self._new()]
+        self._spare: list[Runtime] = [self._new() for _ in range(max(1, ready or os.cpu_count() or 1))]
         self._lock = threading.Lock()
 
     def _new(self) -> Runtime:
