@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..errors import InputError
 from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes
 from ..io.pool import BufferPool
 from ..io.write import encode_jpeg, encode_png, write_atomic
@@ -30,6 +31,32 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
         counters.add(disk_bytes=len(data), **({"jpeg_pixels": item.image.shape[0] * item.image.shape[1]}
                                               if data[:3] == b"\xff\xd8\xff" else {}))
         item.meta["size"] = [int(item.image.shape[1]), int(item.image.shape[0])]
+
+    return Stage("decode", decode)
+
+
+def imread_stage(max_pixels: int = DEFAULT_MAX_PIXELS) -> Stage:
+    """The plain way to decode, for reference variants: ``cv2.imread`` (a file that it cannot read is decoded
+    again by :func:`decode_image` only to say why)."""
+    import os
+
+    def decode(item: Item) -> None:
+        import cv2
+
+        if item.image is not None:  # a video frame
+            return
+        try:
+            image = cv2.imread(item.source)
+        except cv2.error:  # e.g. a header over OpenCV's own pixel limit
+            image = None
+        if image is None:
+            decode_image(read_bytes(item.source), item.source, max_pixels=max_pixels)
+            raise InputError(item.source, "cv2.imread could not read it")
+        if image.shape[0] * image.shape[1] > max_pixels:
+            raise InputError(item.source, f"{image.shape[1]}x{image.shape[0]} is over the max_pixels limit")
+        item.image = image
+        counters.add(disk_bytes=os.path.getsize(item.source))
+        item.meta["size"] = [image.shape[1], image.shape[0]]
 
     return Stage("decode", decode)
 

@@ -3,10 +3,9 @@ crop, a batch-of-one angle classification and a batch-of-one recognition at the 
 
 from __future__ import annotations
 
-from ...errors import InputError
-from ...io.decode import read_image
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
+from ...pipeline.standard import imread_stage
 from ...profiling import counters
 from . import dbnet, text
 from .output import write_results
@@ -15,19 +14,6 @@ from .task import lines_of
 
 def stages(options, models, pool) -> list[Stage]:
     import cv2
-
-    def decode(item: Item) -> None:
-        if item.image is not None:
-            return
-        try:
-            image = cv2.imread(item.source)
-        except cv2.error:
-            image = None
-        if image is None:
-            read_image(item.source, max_pixels=options.max_pixels)  # only to raise an InputError that says why
-            raise InputError(item.source, "cv2.imread could not read it")
-        item.image = image
-        item.meta["size"] = [image.shape[1], image.shape[0]]
 
     def detect(item: Item) -> None:
         h, w = item.image.shape[:2]
@@ -54,7 +40,7 @@ def stages(options, models, pool) -> list[Stage]:
         if "video" not in item.meta:
             write_results(item, options.draw)
 
-    return [Stage("decode", decode), Stage("detect", detect, threads=options.threads),
+    return [imread_stage(options.max_pixels), Stage("detect", detect, threads=options.threads),
             Stage("recognize", recognize, threads=options.threads), Stage("write", write)]
 
 

@@ -8,10 +8,9 @@ import os
 
 import numpy as np
 
-from ...errors import InputError
-from ...io.decode import read_image
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
+from ...pipeline.standard import imread_stage
 from ...profiling import counters
 from .detect import detect_stage
 from .geometry import blur_ksize, feather_sigma
@@ -21,22 +20,6 @@ SEG = 256
 
 def stages(options, background, models, pool) -> list[Stage]:
     import cv2
-
-    def decode(item: Item) -> None:
-        if item.image is not None:  # a video frame
-            return
-        try:
-            image = cv2.imread(item.source)
-        except cv2.error:  # e.g. a header over OpenCV's own pixel limit
-            image = None
-        if image is None:
-            read_image(item.source, max_pixels=options.max_pixels)  # only to raise an InputError that says why
-            raise InputError(item.source, "cv2.imread could not read it")
-        if image.shape[0] * image.shape[1] > options.max_pixels:
-            raise InputError(item.source, f"{image.shape[1]}x{image.shape[0]} is over the max_pixels limit")
-        item.image = image
-        counters.add(disk_bytes=os.path.getsize(item.source))
-        item.meta["size"] = [image.shape[1], image.shape[0]]
 
     def segment(item: Item) -> None:
         image = item.image
@@ -88,7 +71,7 @@ def stages(options, background, models, pool) -> list[Stage]:
             item.outputs.append(final)
 
     return [
-        Stage("decode", decode),
+        imread_stage(options.max_pixels),
         detect_stage(models, options.roi, threads=options.threads),
         Stage("segment", segment, threads=options.threads),
         Stage("composite", composite),
