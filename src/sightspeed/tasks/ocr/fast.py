@@ -12,17 +12,12 @@ from ...pipeline.standard import decode_stage
 from ...profiling import counters
 from . import dbnet, text
 from .output import write_results
-from .task import lines_of
+from .task import detect_boxes, lines_of
 
 
 def stages(options, models, pool) -> list[Stage]:
     def detect(item: Item) -> None:
-        h, w = item.image.shape[:2]
-        x = dbnet.preprocess_fast(item.image)
-        prob = models.det.get().run(x)[0][0, 0]
-        counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
-        boxes, _ = dbnet.db_boxes(prob, h, w)
-        item.results["boxes"] = boxes
+        item.results["boxes"] = boxes = detect_boxes(models, item.image, dbnet.preprocess_fast)
         item.results["crops"] = [dbnet.crop(item.image, b) for b in boxes]
 
     def classify(items: list[Item]) -> None:

@@ -9,18 +9,12 @@ from ...pipeline.standard import imread_stage
 from ...profiling import counters
 from . import dbnet, text
 from .output import write_results
-from .task import lines_of
+from .task import detect_boxes, lines_of
 
 
 def stages(options, models, pool) -> list[Stage]:
-    import cv2
-
     def detect(item: Item) -> None:
-        h, w = item.image.shape[:2]
-        x = dbnet.preprocess_reference(item.image)
-        prob = models.det.get().run(x)[0][0, 0]
-        counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
-        item.results["boxes"], _ = dbnet.db_boxes(prob, h, w)
+        item.results["boxes"] = detect_boxes(models, item.image, dbnet.preprocess_reference)
 
     def recognize(item: Item) -> None:
         texts = []

@@ -95,6 +95,17 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     return pipeline
 
 
+def detect_boxes(models: Models, image: np.ndarray, preprocess) -> np.ndarray:
+    """Text boxes (N, 4, 2) of a BGR image, in reading order; the detector's FLOPs go to the running span."""
+    from ...profiling import counters
+    from .dbnet import db_boxes
+
+    x = preprocess(image)
+    prob = models.det.get().run(x)[0][0, 0]
+    counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
+    return db_boxes(prob, *image.shape[:2])[0]
+
+
 def lines_of(boxes: np.ndarray, texts: list[tuple[str, float]]) -> list[dict]:
     """The result rows: box (4 corners), text, score; lines under the text score threshold are dropped."""
     from .text import TEXT_SCORE
