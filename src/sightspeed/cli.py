@@ -53,6 +53,12 @@ WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project ont
                                                   "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
 
 
+def _out() -> Console:
+    """Standard output; piped into a file it is 160 columns wide, so the stage tables keep their columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
 def _version(value: bool) -> None:
     if value:
         from ._version import __version__
@@ -147,6 +153,7 @@ def run(
     result = _execute(task, lambda on_start, on_item: run_pipeline(
         pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
         max_pixels=max_pixels))
+    result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
     raise typer.Exit(3 if result.failed else 0)
 
 
@@ -208,7 +215,7 @@ def profile(
             on_start=on_start, pool=pool, max_pixels=max_pixels))
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
-    render(Console(), session, specs)
+    render(_out(), session, specs)
     err.print("wrote " + ", ".join(written.values()))
     raise typer.Exit(code)
 
@@ -229,7 +236,7 @@ def report(
         raise typer.Exit(2)
     specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
     try:
-        render(Console(), session, specs)
+        render(_out(), session, specs)
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)

@@ -76,6 +76,13 @@ def ceilings_line(session: Session) -> str:
 
 def render(console, session: Session, what_if: list[str] | None = None) -> list[StageReport]:
     """Print everything about a profiled session; returns the stage reports."""
+    if not session.machine.get("ceilings"):
+        from ..profiling.machine import cached_ceilings
+
+        cached = cached_ceilings()  # a plain `run` session: use this machine's cached ceilings, never measure here
+        if cached:
+            session.machine["ceilings"] = cached
+            console.print("(this session carries no ceilings: using this machine's cached ones)")
     reports = analyse(session)
     console.print(stage_table(session, reports))
     if reports and reports[0].contended:
