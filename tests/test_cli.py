@@ -41,6 +41,8 @@ def test_default_run_uses_the_built_in_samples(tmp_path):
         assert set(row["times_ms"]) == {"decode", "detect", "segment", "composite", "write"}
         assert len(row["outputs"]) == 2
     assert "images/s" in proc.stderr and "composite" in proc.stderr  # the summary table
+    saved = json.loads((tmp_path / "session.json").read_text())
+    assert saved["machine"]["doctor"]["cpu"]["logical_cores"] >= 1  # the doctor report rides along
     report = cli("report", str(tmp_path / "session.json"))  # a run's session renders like a profile's
     assert report.returncode == 0 and "segment" in report.stdout and "bound" in report.stdout
 

@@ -146,13 +146,16 @@ def run(
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
     quiet_pools()
     from .pipeline.run import run as run_pipeline
+    from .profiling.doctor import report as doctor_report
+    from .profiling.session import Session, machine_summary
 
+    session = Session(machine={**machine_summary(), "doctor": doctor_report()})
     pipeline, runner, pool, inputs, max_pixels = _prepare(task, inputs, variant, batch_size, workers, executor,
                                                           no_roi, background, save_mask, max_megapixels,
                                                           runtime, draw)
     result = _execute(task, lambda on_start, on_item: run_pipeline(
         pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
-        max_pixels=max_pixels))
+        max_pixels=max_pixels, session=session))
     result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
     raise typer.Exit(3 if result.failed else 0)
 
