@@ -79,6 +79,7 @@ def test_per_thread_gives_each_thread_its_own_runtime(tiny_onnx):
     t = threading.Thread(target=lambda: got.__setitem__("t", holder.get()))
     t.start()
     t.join()
+    assert holder.sample() in made and len(made) == 2  # sample() reads without binding an instance
     assert {id(holder.get()), id(got["t"])} == {id(m) for m in made} and len(made) == 2
 
 

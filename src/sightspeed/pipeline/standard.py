@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from ..errors import InputError
-from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes
+from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes, sniff
 from ..io.pool import BufferPool
 from ..io.write import encode_jpeg, encode_png, write_atomic
 from ..profiling import counters
@@ -29,7 +30,7 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
                 return buf
         item.image = decode_image(data, item.source, max_pixels=max_pixels, min_size=min_size, allocate=allocate)
         counters.add(disk_bytes=len(data), **({"jpeg_pixels": item.image.shape[0] * item.image.shape[1]}
-                                              if data[:3] == b"\xff\xd8\xff" else {}))
+                                              if sniff(data) == "JPEG" else {}))
         item.meta["size"] = [int(item.image.shape[1]), int(item.image.shape[0])]
 
     return Stage("decode", decode)
@@ -38,7 +39,6 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
 def imread_stage(max_pixels: int = DEFAULT_MAX_PIXELS) -> Stage:
     """The plain way to decode, for reference variants: ``cv2.imread`` (a file that it cannot read is decoded
     again by :func:`decode_image` only to say why)."""
-    import os
 
     def decode(item: Item) -> None:
         import cv2

@@ -112,9 +112,15 @@ class Session:
     def stage_summary(self) -> dict[str, dict[str, Any]]:
         """Per stage: calls, items, total and CPU seconds, ms per item, median ms per call, share of wall time,
         bytes in/out, declared work (summed), and the seconds spent waiting for input."""
+        runs_of: dict[str, list[Span]] = {name: [] for name in self.stage_names()}
+        waits: dict[str, float] = {}
+        for s in self.spans:  # one pass over the spans, however many stages
+            if s.kind == "run":
+                runs_of[s.stage].append(s)
+            else:
+                waits[s.stage] = waits.get(s.stage, 0.0) + s.duration
         out: dict[str, dict[str, Any]] = {}
-        for name in self.stage_names():
-            runs = [s for s in self.spans if s.stage == name and s.kind == "run"]
+        for name, runs in runs_of.items():
             total = sum(s.duration for s in runs)
             cpu = sum(s.cpu for s in runs)
             items = sum(s.items for s in runs)
@@ -133,7 +139,7 @@ class Session:
                 "cpu_s": cpu,
                 "bytes": sum(s.bytes_in + s.bytes_out for s in runs),
                 "work": work,
-                "wait_s": sum(s.duration for s in self.spans if s.stage == name and s.kind == "wait"),
+                "wait_s": waits.get(name, 0.0),
             }
         return out
 

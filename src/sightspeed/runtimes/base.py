@@ -102,6 +102,14 @@ class PerThread:
         warmup(rt, example=self._example)
         return rt
 
+    def sample(self) -> Runtime:
+        """One of the loaded instances, for reading its metadata; unlike :meth:`get` it is not bound to this
+        thread, so the instances stay ready for the worker threads."""
+        with self._lock:
+            if self._spare:
+                return self._spare[0]
+        return self.get()
+
     def get(self) -> Runtime:
         rt = getattr(self._local, "rt", None)
         if rt is None:

@@ -50,7 +50,8 @@ def load_models(options: OcrOptions) -> Models:
     examples = [np.zeros(s, np.float32) for s in ((1, 3, 64, 64), (1, 3, 48, 192), (1, 3, 48, 320))]
     make = [PerThread(partial(load, p, options.runtime, options.threads, options.precision), [x])
             for p, x in zip(paths, examples)]
-    rec_rt = load(paths[2], "onnxruntime", 1) if options.runtime != "onnxruntime" else make[2].get()
+    # The character list is in the ONNX metadata, which only onnxruntime sessions expose.
+    rec_rt = load(paths[2], "onnxruntime", 1) if options.runtime != "onnxruntime" else make[2].sample()
     characters = rec_rt.metadata["character"].splitlines()
     models = Models(*make, CtcDecoder(characters))
     _count_flops(models, paths)
