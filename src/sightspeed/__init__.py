@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+from . import kernels as kernels
 from ._version import __version__ as __version__
+from .equivalence import equivalence as equivalence
 from .errors import InputError as InputError
 from .errors import MissingDependency as MissingDependency
 from .errors import SightspeedError as SightspeedError

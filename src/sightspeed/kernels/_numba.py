@@ -1,0 +1,240 @@
+"""The numba backend: fused loops compiled on first use (``cache=True`` keeps the machine code on disk, so later
+processes skip the compile). Imported only when a numba kernel is asked for.
+
+Integer math is exact where the reference rounds: round(t / 255) for t in [0, 65025] is
+(t + 128 + ((t + 128) >> 8)) >> 8, all in uint16, which LLVM vectorises 16 lanes wide."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..pipeline.threads import quiet_pools
+
+quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead of spinning
+
+import numba  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+from .composite import roi_views  # noqa: E402
+from .preprocess import affine, output_for, resized  # noqa: E402
+from .resize import sample_positions  # noqa: E402
+
+_JIT = dict(cache=True, nogil=True, boundscheck=False)
+
+
+@njit(parallel=True, fastmath=True, **_JIT)
+def _normalize_chw(src, out, a, b, swap):  # pragma: no cover - compiled
+    h, w3 = src.shape
+    w = w3 // 3
+    c0 = 2 if swap else 0
+    c2 = 0 if swap else 2
+    a0, a1, a2, b0, b1, b2 = a[0], a[1], a[2], b[0], b[1], b[2]
+    for y in prange(h):
+        r = src[y]
+        o0, o1, o2 = out[0, y], out[1, y], out[2, y]
+        for x in range(w):
+            o0[x] = np.float32(r[3 * x + c0]) * a0 + b0
+            o1[x] = np.float32(r[3 * x + 1]) * a1 + b1
+            o2[x] = np.float32(r[3 * x + c2]) * a2 + b2
+
+
+def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+               std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+               out: np.ndarray | None = None) -> np.ndarray:
+    """OpenCV's SIMD uint8 resize into scratch, then one fused pass: swap, scale, shift, HWC -> CHW."""
+    small = resized(image, size)
+    a, b = affine(mean, std, scale)
+    out = output_for(size, out)
+    _normalize_chw(small.reshape(size[1], size[0] * 3), out[0], a, b, swap_rb)
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def _blend(fg, bg, mask, out):  # pragma: no cover - compiled
+    h, w = mask.shape
+    for y in prange(h):
+        for x in range(w):
+            a = np.uint16(mask[y, x])
+            ia = np.uint16(255) - a
+            for c in range(3):
+                t = np.uint16(fg[y, x, c]) * a + np.uint16(bg[y, x, c]) * ia + np.uint16(128)
+                out[y, x, c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+
+
+def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
+              offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Exact (equal to the float64 reference) in uint16 arithmetic, one pass over the ROI."""
+    out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
+    _blend(fg, bg_roi, mask, out_roi)
+    return out
+
+
+@njit(parallel=True, **_JIT)
+def _crop_resize(image, sx, sy, out):  # pragma: no cover - compiled
+    n, oh, ow = sx.shape[0], sy.shape[1], sx.shape[1]
+    h, w, ch = image.shape
+    for k in prange(n * oh):
+        i, r = k // oh, k % oh
+        fy = sy[i, r]
+        y0 = int(np.floor(fy))
+        y1 = min(y0 + 1, h - 1)
+        wy = fy - y0
+        for j in range(ow):
+            fx = sx[i, j]
+            x0 = int(np.floor(fx))
+            x1 = min(x0 + 1, w - 1)
+            wx = fx - x0
+            for c in range(ch):
+                top = image[y0, x0, c] * (1.0 - wx) + image[y0, x1, c] * wx
+                bottom = image[y1, x0, c] * (1.0 - wx) + image[y1, x1, c] * wx
+                v = top * (1.0 - wy) + bottom * wy
+                out[i, r, j, c] = np.uint8(min(255.0, max(0.0, np.round(v))))
+
+
+def crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Float bilinear over all boxes' rows in parallel (the reference's sampling, to within float rounding)."""
+    ow, oh = size
+    h, w = image.shape[:2]
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if out is None:
+        out = np.empty((len(boxes), oh, ow) + image.shape[2:], np.uint8)
+    if not len(boxes):
+        return out
+    sx = np.stack([sample_positions(ow, b[0], b[2] - b[0], w) for b in boxes])
+    sy = np.stack([sample_positions(oh, b[1], b[3] - b[1], h) for b in boxes])
+    img3 = image if image.ndim == 3 else image[:, :, None]
+    out4 = out if out.ndim == 4 else out[..., None]
+    _crop_resize(img3, sx, sy, out4)
+    return out
+
+
+@njit(**_JIT)
+def _iou(a, b):  # pragma: no cover - compiled
+    ix = max(min(a[2], b[2]) - max(a[0], b[0]), 0.0)
+    iy = max(min(a[3], b[3]) - max(a[1], b[1]), 0.0)
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@njit(**_JIT)
+def _nms(boxes, order, thr):  # pragma: no cover - compiled
+    n = order.shape[0]
+    dead = np.zeros(n, np.bool_)
+    keep = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        if dead[i]:
+            continue
+        bi = boxes[order[i]]
+        keep[k] = order[i]
+        k += 1
+        for j in range(i + 1, n):
+            if not dead[j] and _iou(bi, boxes[order[j]]) > thr:
+                dead[j] = True
+    return keep[:k]
+
+
+def _order(scores: np.ndarray) -> np.ndarray:
+    return np.argsort(-np.asarray(scores, np.float64), kind="stable")
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+    boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
+    return _nms(boxes, _order(scores), float(iou_threshold))
+
+
+@njit(**_JIT)
+def _weighted_nms(boxes, scores, order, thr):  # pragma: no cover - compiled
+    n = order.shape[0]
+    dead = np.zeros(n, np.bool_)
+    out = np.empty((n, 4), np.float64)
+    out_scores = np.empty(n, np.float64)
+    k = 0
+    for i in range(n):
+        if dead[i]:
+            continue
+        best = boxes[order[i]]
+        acc = np.zeros(4, np.float64)
+        total = 0.0
+        for j in range(i, n):
+            if not dead[j] and (j == i or _iou(best, boxes[order[j]]) > thr):
+                dead[j] = True
+                s = scores[order[j]]
+                acc += boxes[order[j]] * s
+                total += s
+        out[k] = acc / total if total > 0 else best
+        out_scores[k] = scores[order[i]]
+        k += 1
+    return out[:k], out_scores[:k]
+
+
+def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.ascontiguousarray(scores, np.float64)
+    b, s = _weighted_nms(boxes, scores, _order(scores), float(iou_threshold))
+    return b.astype(np.float32), s.astype(np.float32)
+
+
+@njit(parallel=True, **_JIT)
+def _db_bitmap(prob, thresh, out):  # pragma: no cover - compiled
+    h, w = prob.shape
+    for y in prange(h):
+        for x in range(w):
+            v = prob[y, x] > thresh
+            if y > 0:
+                v = v or prob[y - 1, x] > thresh or (x > 0 and prob[y - 1, x - 1] > thresh)
+            if x > 0:
+                v = v or prob[y, x - 1] > thresh
+            out[y, x] = 1 if v else 0
+
+
+def db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> np.ndarray:
+    if out is None:
+        out = np.empty(prob.shape, np.uint8)
+    _db_bitmap(prob, prob.dtype.type(thresh), out)
+    return out
+
+
+@njit(**_JIT)
+def _box_scores(prob, boxes, extents, scores):  # pragma: no cover - compiled
+    for i in range(boxes.shape[0]):
+        x0, y0, x1, y1 = extents[i, 0], extents[i, 1], extents[i, 2], extents[i, 3]
+        q = np.empty((4, 2), np.float64)
+        for k in range(4):
+            q[k, 0] = np.trunc(boxes[i, k, 0] - x0)
+            q[k, 1] = np.trunc(boxes[i, k, 1] - y0)
+        total = 0.0
+        count = 0
+        for y in range(y1 - y0 + 1):
+            for x in range(x1 - x0 + 1):
+                pos = neg = False
+                for k in range(4):
+                    ax, ay = q[k, 0], q[k, 1]
+                    bx, by = q[(k + 1) % 4, 0], q[(k + 1) % 4, 1]
+                    c = (bx - ax) * (y - ay) - (by - ay) * (x - ax)
+                    pos = pos or c > 0
+                    neg = neg or c < 0
+                if not (pos and neg):
+                    total += prob[y0 + y, x0 + x]
+                    count += 1
+        scores[i] = total / count if count else 0.0
+
+
+def box_scores(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    from .db import box_extent
+
+    h, w = prob.shape
+    boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4, 2)
+    extents = np.array([box_extent(b, w, h) for b in boxes], np.int64).reshape(-1, 4)
+    scores = np.zeros(len(boxes), np.float32)
+    _box_scores(prob, boxes, extents, scores)
+    return scores
+
+
+def set_threads(threads: int) -> None:
+    """Cap the threads numba's parallel loops use (the stage's thread budget)."""
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))

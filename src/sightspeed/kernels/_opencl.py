@@ -1,0 +1,68 @@
+"""The opencl backend: OpenCV's transparent API (cv2.UMat) on the default OpenCL device. Every call uploads its
+inputs and downloads its result, so on a CPU device (PoCL) it pays copies the opencv backend does not; on a
+discrete GPU the copies cross PCIe. benchmarks/kernels.py shows the cost. Imported only when asked for."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from .composite import roi_views
+from .preprocess import affine, output_for
+from .resize import Letterbox
+
+cv2.ocl.setUseOpenCL(True)
+
+
+def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+               std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+               out: np.ndarray | None = None) -> np.ndarray:
+    small = cv2.resize(cv2.UMat(np.ascontiguousarray(image)), size, interpolation=cv2.INTER_LINEAR)
+    a, _ = affine(mean, std, scale)
+    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in a), size=size,
+                                      mean=tuple(float(v) / scale for v in mean), swapRB=swap_rb,
+                                      ddepth=cv2.CV_32F)
+    out = output_for(size, out)
+    out[...] = cv2.dnn.blobFromImageWithParams(small, params)
+    return out
+
+
+def letterbox(image: np.ndarray, size: tuple[int, int], color: int = 114,
+              out: np.ndarray | None = None) -> np.ndarray:
+    g = Letterbox.fit((image.shape[1], image.shape[0]), size)
+    (px, py), (nw, nh) = g.pad, g.size
+    resized = cv2.resize(cv2.UMat(np.ascontiguousarray(image)), (nw, nh), interpolation=cv2.INTER_LINEAR)
+    value = (color,) * (image.shape[2] if image.ndim == 3 else 1)
+    canvas = cv2.copyMakeBorder(resized, py, size[1] - nh - py, px, size[0] - nw - px, cv2.BORDER_CONSTANT,
+                                value=value)
+    result = canvas.get().reshape((size[1], size[0]) + image.shape[2:])
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def feather_mask(prob: np.ndarray, size: tuple[int, int], sigma: float,
+                 out: np.ndarray | None = None) -> np.ndarray:
+    u = cv2.UMat(np.ascontiguousarray(prob))
+    if sigma > 0:
+        u = cv2.GaussianBlur(u, (0, 0), sigma)
+    small = cv2.convertScaleAbs(u, alpha=255.0)
+    result = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR).get()
+    if out is None:
+        return result
+    out[...] = result
+    return out
+
+
+def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
+              offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
+    m = cv2.UMat(np.ascontiguousarray(mask))
+    m3 = cv2.merge([m, m, m])
+    fg_part = cv2.multiply(cv2.UMat(np.ascontiguousarray(fg)), m3, scale=1.0 / 255.0)
+    bg_part = cv2.multiply(cv2.UMat(np.ascontiguousarray(bg_roi)), cv2.bitwise_not(m3), scale=1.0 / 255.0)
+    out_roi[...] = cv2.add(fg_part, bg_part).get()
+    return out

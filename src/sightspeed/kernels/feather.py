@@ -1,0 +1,77 @@
+"""``feather_mask``: a segmentation model's low-resolution probability map -> a soft uint8 alpha mask at the
+frame's size (Gaussian feather at model resolution, then bilinear upsample, x255)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._registry import Op, Tolerance
+from .resize import resize_reference, to_uint8
+
+
+def gaussian_taps(sigma: float) -> np.ndarray:
+    """The normalised 1-D kernel OpenCV's GaussianBlur uses for a float image and ``sigma``."""
+    radius = int(round(sigma * 4 * 2 + 1)) | 1
+    x = np.arange(radius) - (radius - 1) / 2
+    k = np.exp(-(x**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def reflect101(n: int, radius: int) -> np.ndarray:
+    """Indices of a length-``n`` axis padded by ``radius`` with OpenCV's default border (gfedcb|abcdefgh|gfedcba)."""
+    i = np.arange(-radius, n + radius)
+    if n == 1:
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    i = np.abs(i) % period
+    return np.where(i >= n, period - i, i)
+
+
+def gaussian_reference(x: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur in float64 with reflect-101 borders."""
+    if sigma <= 0:
+        return x.astype(np.float64)
+    k = gaussian_taps(sigma)
+    r = len(k) // 2
+    h, w = x.shape
+    rows = x.astype(np.float64)[:, reflect101(w, r)]
+    rows = sum(k[i] * rows[:, i:i + w] for i in range(len(k)))
+    cols = rows[reflect101(h, r)]
+    return sum(k[i] * cols[i:i + h] for i in range(len(k)))
+
+
+def feather_reference(prob: np.ndarray, size: tuple[int, int], sigma: float,
+                      out: np.ndarray | None = None) -> np.ndarray:
+    """Blur ``prob`` (hxw float in [0, 1]) with a Gaussian of ``sigma`` (in its own pixels; 0 = none), resize it
+    bilinearly to ``size`` = (width, height), scale to 0..255 and round: an HxW uint8 mask in ``out``.
+
+    >>> feather_reference(np.ones((4, 4), np.float32), (8, 6), 1.0).shape
+    (6, 8)
+    """
+    up = resize_reference(gaussian_reference(prob, sigma), size) * 255.0
+    if out is None:
+        out = np.empty((size[1], size[0]), np.uint8)
+    out[...] = to_uint8(up)
+    return out
+
+
+def _feather_opencv(prob: np.ndarray, size: tuple[int, int], sigma: float,
+                    out: np.ndarray | None = None) -> np.ndarray:
+    import cv2
+
+    small = cv2.GaussianBlur(prob, (0, 0), sigma) if sigma > 0 else prob
+    small = cv2.convertScaleAbs(small, alpha=255.0)  # scale + round at model resolution: cheap
+    if out is None:
+        out = np.empty((size[1], size[0]), np.uint8)
+    r = cv2.resize(small, size, dst=out if out.flags.c_contiguous else None, interpolation=cv2.INTER_LINEAR)
+    if r is not out:
+        out[...] = r
+    return out
+
+
+feather_mask = Op("feather_mask", feather_reference, default_order=("opencv", "numpy"))
+# OpenCV rounds to uint8 before the upsample (fewer pixels to scale) and uses fixed-point weights: 1 level.
+feather_mask.add("opencv", _feather_opencv, Tolerance(1))
+feather_mask.add("opencl", "sightspeed.kernels._opencl:feather_mask", Tolerance(1))
+feather_mask.add("array_api", "sightspeed.kernels._xp:feather_mask", Tolerance(1))
+feather_mask.add("cupy", "sightspeed.kernels._xp:feather_mask_cupy", Tolerance(1))

@@ -1,0 +1,89 @@
+"""``preprocess``: HWC uint8 BGR frame -> a model's NCHW float32 input (resize, optional BGR->RGB, (x * scale -
+mean) / std), written into a preallocated output."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ._registry import Op, Tolerance
+from .resize import resize_reference, to_uint8
+
+
+def affine(mean: Sequence[float], std: Sequence[float], scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (a, b) with output = input level * a + b, in float32 (what the fused kernels use)."""
+    std = np.asarray(std, np.float64)
+    return (scale / std).astype(np.float32), (-np.asarray(mean, np.float64) / std).astype(np.float32)
+
+
+def output_for(size: tuple[int, int], out: np.ndarray | None) -> np.ndarray:
+    return np.empty((1, 3, size[1], size[0]), np.float32) if out is None else out
+
+
+def preprocess_reference(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+                         std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+                         out: np.ndarray | None = None) -> np.ndarray:
+    """Resize ``image`` (HxWx3 uint8, BGR) to ``size`` = (width, height) (bilinear, rounded to uint8 as a uint8
+    resize does), swap to RGB when ``swap_rb``, map each level x to (x * scale - mean[c]) / std[c], and lay it out
+    as (1, 3, height, width) float32 in ``out``.
+
+    >>> x = preprocess_reference(np.full((4, 4, 3), 255, np.uint8), (2, 2), mean=(0.5,) * 3, std=(0.5,) * 3)
+    >>> x.shape, float(x.min()), float(x.max())
+    ((1, 3, 2, 2), 1.0, 1.0)
+    """
+    small = to_uint8(resize_reference(image, size)).astype(np.float64)
+    if swap_rb:
+        small = small[:, :, ::-1]
+    x = (small * scale - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
+    out = output_for(size, out)
+    out[0] = x.transpose(2, 0, 1)
+    return out
+
+
+def resized(image: np.ndarray, size: tuple[int, int], slot: str = "preprocess.small") -> np.ndarray:
+    """OpenCV's uint8 bilinear resize into this thread's scratch buffer (no fresh allocation per frame)."""
+    import cv2
+
+    from .scratch import SCRATCH
+
+    small = SCRATCH.array(slot, (size[1], size[0], 3))
+    cv2.resize(image, size, dst=small, interpolation=cv2.INTER_LINEAR)
+    return small
+
+
+def _preprocess_opencv(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+                       std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+                       out: np.ndarray | None = None) -> np.ndarray:
+    """cv2.resize, then blobFromImageWithParams: (x - mean / scale) * (scale / std) per channel, into ``out``."""
+    import cv2
+
+    small = resized(image, size)
+    a, _ = affine(mean, std, scale)  # mean and scale are applied after the swap, in output channel order
+    level_mean = np.asarray(mean, np.float64) / scale
+    params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in a), size=size,
+                                      mean=tuple(float(v) for v in level_mean), swapRB=swap_rb, ddepth=cv2.CV_32F)
+    out = output_for(size, out)
+    result = cv2.dnn.blobFromImageWithParams(small, out, params)
+    if result is not out:  # OpenCV could not write into ``out`` (e.g. not contiguous)
+        out[...] = result
+    return out
+
+
+def tolerance(backend: str, kwargs: dict) -> Tolerance:
+    """One level of the uint8 resize (OpenCV's fixed-point rounding), in output units; float32 rounding on top."""
+    level = kwargs.get("scale", 1 / 255) / float(np.min(kwargs.get("std", (1.0,))))
+    return Tolerance(level * 1.001 + 1e-5)
+
+
+preprocess = Op("preprocess", preprocess_reference,
+                # benchmarks/kernels.py, FHD -> 640x640: numba 0.8 ms, cython ~1 ms, opencv ~1.4 ms, numpy ~60 ms
+                default_order=("numba", "cython", "opencv", "numpy"))
+for _backend, _impl in [("opencv", _preprocess_opencv),
+                        ("numba", "sightspeed.kernels._numba:preprocess"),
+                        ("cython", "sightspeed.kernels._cython:preprocess"),
+                        ("opencl", "sightspeed.kernels._opencl:preprocess"),
+                        ("array_api", "sightspeed.kernels._xp:preprocess"),
+                        ("cupy", "sightspeed.kernels._xp:preprocess_cupy")]:
+    preprocess.add(_backend, _impl)
+preprocess.tolerance_for = tolerance

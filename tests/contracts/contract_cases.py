@@ -1,0 +1,121 @@
+"""Inputs for the kernel contracts: several sizes, contiguous and strided (views into larger arrays), each a
+``Case`` of the op's arguments. Deterministic (seeded) so a failure reproduces."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sightspeed.equivalence import Case
+
+
+def strided(a: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The same values as ``a``, as a non-contiguous view (every other row/column of a larger array)."""
+    big = rng.integers(0, 255, (a.shape[0] * 2 + 3, a.shape[1] * 2 + 5) + a.shape[2:]).astype(a.dtype)
+    view = big[3::2, 5::2]
+    view[...] = a
+    return view
+
+
+def image(rng: np.random.Generator, h: int, w: int, c: int = 3) -> np.ndarray:
+    """Smooth gradients plus noise: resamplers see both edges and flat regions."""
+    y, x = np.mgrid[0:h, 0:w]
+    base = (x * 255 // max(w - 1, 1) + y * 3)[..., None] + np.arange(c) * 40
+    return ((base + rng.integers(0, 60, (h, w, c))) % 256).astype(np.uint8)
+
+
+IMAGENET = dict(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+def preprocess(rng):
+    for (h, w), size in [((31, 45), (16, 16)), ((240, 320), (64, 48)), ((20, 30), (64, 40)), ((1080, 1920), (640, 640))]:
+        img = image(rng, h, w)
+        yield Case((img, size), dict(IMAGENET, swap_rb=True))
+        yield Case((strided(img, rng), size), dict(scale=1 / 127.5, mean=(1, 1, 1), std=(1, 1, 1), swap_rb=False))
+    img = image(rng, 50, 70)
+    yield Case((img, (32, 32)), dict(IMAGENET, out=np.zeros((1, 3, 32, 32), np.float32)))
+
+
+def letterbox(rng):
+    for (h, w), size in [((50, 80), (64, 64)), ((80, 50), (64, 48)), ((1080, 1920), (640, 640)), ((7, 9), (32, 32))]:
+        img = image(rng, h, w)
+        yield Case((img, size), {})
+        yield Case((strided(img, rng), size), dict(color=0))
+
+
+def crop_resize(rng):
+    img = image(rng, 120, 160)
+    boxes = np.array([[10, 20, 60, 50], [0.5, 0.5, 159.5, 119.5], [-10, -5, 30, 40], [150, 100, 170, 130],
+                      [33.3, 44.4, 35.1, 47.9]], np.float32)
+    yield Case((img, boxes, (32, 24)), {})
+    yield Case((strided(img, rng), boxes[:2], (48, 16)), {})
+    yield Case((img, np.zeros((0, 4), np.float32), (8, 8)), {})
+
+
+def composite(rng):
+    for (H, W), (h, w), (x, y) in [((40, 60), (40, 60), (0, 0)), ((120, 160), (50, 70), (30, 40)),
+                                   ((1080, 1920), (1000, 1080), (400, 40))]:
+        bg = image(rng, H, W)
+        fg = image(rng, h, w)[::-1].copy()
+        mask = rng.integers(0, 256, (h, w)).astype(np.uint8)
+        mask[:, : w // 4] = 0
+        mask[:, -w // 4:] = 255
+        yield Case((fg, bg, mask), dict(offset=(x, y)))
+        yield Case((strided(fg, rng), strided(bg, rng), strided(mask, rng)), dict(offset=(x, y)))
+
+
+def feather_mask(rng):
+    for (h, w), size, sigma in [((64, 64), (160, 120), 0.0), ((64, 64), (160, 120), 1.5), ((256, 256), (1080, 1000), 4.0),
+                                ((17, 23), (17, 23), 2.0)]:
+        y, x = np.mgrid[0:h, 0:w]
+        prob = ((x - w / 2) ** 2 + (y - h / 2) ** 2 < (min(h, w) / 3) ** 2).astype(np.float32)
+        prob = np.clip(prob + rng.normal(0, 0.05, prob.shape).astype(np.float32), 0, 1)
+        yield Case((prob, size, sigma), {})
+        yield Case((strided(prob, rng), size, sigma), {})
+
+
+def random_boxes(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
+    xy = rng.uniform(0, 200, (n, 2))
+    wh = rng.uniform(5, 60, (n, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1).astype(np.float32)
+    return boxes, rng.permutation(n).astype(np.float32) / max(n, 1) + 0.01  # distinct scores
+
+
+def nms(rng):
+    for n in (0, 1, 50, 300):
+        boxes, scores = random_boxes(rng, n)
+        for thr in (0.3, 0.5, 0.7):
+            yield Case((boxes, scores), dict(iou_threshold=thr))
+
+
+def weighted_nms(rng):
+    for n in (0, 1, 40, 200):
+        boxes, scores = random_boxes(rng, n)
+        yield Case((boxes, scores), dict(iou_threshold=0.3))
+
+
+def db_bitmap(rng):
+    for shape in [(1, 1), (37, 53), (192, 256)]:
+        prob = rng.random(shape).astype(np.float32) * rng.random(shape).astype(np.float32)
+        yield Case((prob,), dict(thresh=0.3))
+        yield Case((strided(prob, rng),), dict(thresh=0.5))
+
+
+def quads(rng, n: int, w: int, h: int) -> np.ndarray:
+    centre = rng.uniform([0, 0], [w, h], (n, 2))
+    size = rng.uniform([4, 2], [50, 12], (n, 2))
+    angle = rng.uniform(-0.3, 0.3, n)
+    corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) / 2
+    rot = np.stack([np.stack([np.cos(angle), -np.sin(angle)], -1), np.stack([np.sin(angle), np.cos(angle)], -1)], 1)
+    return (centre[:, None] + np.einsum("nij,nkj->nki", rot, corners[None] * size[:, None])).astype(np.float32)
+
+
+def box_scores(rng):
+    prob = rng.random((96, 128)).astype(np.float32)
+    yield Case((prob, quads(rng, 40, 128, 96)), {})
+    yield Case((strided(prob, rng), quads(rng, 10, 128, 96)), {})
+    yield Case((prob, np.zeros((0, 4, 2), np.float32)), {})
+
+
+CASES = {name: fn for name, fn in globals().items() if callable(fn) and name in {
+    "preprocess", "letterbox", "crop_resize", "composite", "feather_mask", "nms", "weighted_nms", "db_bitmap",
+    "box_scores"}}
