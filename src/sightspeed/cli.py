@@ -17,6 +17,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Make Python computer-vision inference pipelines fast, and show why they are slow.")
 models_app = typer.Typer(no_args_is_help=True, help="The model zoo: files inside PyPI wheels, sha256-verified.")
 app.add_typer(models_app, name="models")
+bench_app = typer.Typer(no_args_is_help=True, help="Compare backends: timings, agreement with the reference, the pick.")
+app.add_typer(bench_app, name="bench")
 err = Console(stderr=True)
 
 
@@ -324,6 +326,55 @@ def models_fetch(names: list[str] = typer.Argument(..., help="Zoo names, or 'all
         except ModelError as exc:
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2 if name not in ENTRIES else 1)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        if w > 0 and h > 0:
+            return w, h
+    except ValueError:
+        pass
+    raise typer.BadParameter(f"{text!r} is not WIDTHxHEIGHT, e.g. 1920x1080")
+
+
+@bench_app.command("kernels")
+def bench_kernels(
+    op: Annotated[Optional[list[str]], typer.Option("--op", help="Only this op (repeatable).")] = None,
+    size: Annotated[str, typer.Option(help="Frame size WIDTHxHEIGHT.")] = "1920x1080",
+    backend: Annotated[Optional[list[str]], typer.Option("--backend", help="Only this backend (repeatable; "
+                                                         "the numpy reference always runs).")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed calls per backend.")] = 20,
+    save: Annotated[bool, typer.Option("--save", help="Store the fastest backend within tolerance of each op "
+                                       "as the dispatcher's pick on this machine.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Every backend of every kernel op: median/min/max ms, GB/s, % of memory SOL, max |diff| vs the reference."""
+    quiet_pools()
+    from .kernels import OPS
+    from .kernels.bench import as_dicts, bench, fastest
+
+    from .kernels import _registry
+
+    _registry._load_ops()
+    unknown = [name for name in op or [] if name not in OPS]
+    if unknown:
+        err.print(f"[red]error:[/red] unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
+        raise typer.Exit(2)
+    rows = bench(op, _size(size), repeats, backends=backend)
+    saved = None
+    if save:
+        saved = _registry.save_picks({**_registry.measured_picks(), **fastest(rows)})
+        for row in rows:
+            row.picked = row.backend == OPS[row.op].pick()[0]
+    if as_json:
+        print(json.dumps({"size": size, "picks_saved_to": saved, "rows": as_dicts(rows)}, indent=2))
+        return
+    from .report.bench_console import render
+
+    render(rows, _out(), f"kernels at {size} (% SOL against this machine's memory bandwidth, all cores)")
+    if saved:
+        _out().print(f"picks saved to {saved}")
 
 
 def main() -> None:

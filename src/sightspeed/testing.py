@@ -1,7 +1,8 @@
 """Test helpers for users' own refactorings, built on :func:`sightspeed.equivalence`.
 
 >>> import numpy as np
->>> assert_equivalent(np.sort, lambda a: np.sort(a, kind="stable"), [np.array([3, 1, 2])])
+>>> assert_equivalent(np.sort, lambda a: np.sort(a, kind="stable"), [np.array([3, 1, 2])]).ok
+True
 """
 
 from __future__ import annotations

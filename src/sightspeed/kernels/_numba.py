@@ -28,16 +28,20 @@ _JIT = dict(cache=True, nogil=True, boundscheck=False)
 def _normalize_chw(src, out, a, b, swap):  # pragma: no cover - compiled
     h, w3 = src.shape
     w = w3 // 3
-    c0 = 2 if swap else 0
-    c2 = 0 if swap else 2
     a0, a1, a2, b0, b1, b2 = a[0], a[1], a[2], b[0], b[1], b[2]
     for y in prange(h):
         r = src[y]
         o0, o1, o2 = out[0, y], out[1, y], out[2, y]
-        for x in range(w):
-            o0[x] = np.float32(r[3 * x + c0]) * a0 + b0
-            o1[x] = np.float32(r[3 * x + 1]) * a1 + b1
-            o2[x] = np.float32(r[3 * x + c2]) * a2 + b2
+        if swap:  # literal channel offsets (a variable one costs a wraparound branch and the SIMD)
+            for x in range(w):
+                o0[x] = np.float32(r[3 * x + 2]) * a0 + b0
+                o1[x] = np.float32(r[3 * x + 1]) * a1 + b1
+                o2[x] = np.float32(r[3 * x]) * a2 + b2
+        else:
+            for x in range(w):
+                o0[x] = np.float32(r[3 * x]) * a0 + b0
+                o1[x] = np.float32(r[3 * x + 1]) * a1 + b1
+                o2[x] = np.float32(r[3 * x + 2]) * a2 + b2
 
 
 def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
@@ -53,6 +57,7 @@ def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] =
 
 @njit(parallel=True, **_JIT)
 def _blend(fg, bg, mask, out):  # pragma: no cover - compiled
+    """Any strides (the slow path: per-element address arithmetic, no SIMD)."""
     h, w = mask.shape
     for y in prange(h):
         for x in range(w):
@@ -63,12 +68,73 @@ def _blend(fg, bg, mask, out):  # pragma: no cover - compiled
                 out[y, x, c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
 
 
+@njit(parallel=True, **_JIT)
+def _blend_rows(f2, fy, fx, b2, by, bx, m2, my, mx, o2, oy, ox, h, w):  # pragma: no cover - compiled
+    """Contiguous rows of the ROI inside C-contiguous (rows, bytes) arrays at offsets: vectorised 16 lanes wide.
+    ``o2`` may be ``b2`` at the same offsets (in place): the same pointer, so no aliasing check fails."""
+    for y in prange(h):
+        # start-only slices of C rows stay C-contiguous, and indices from range() are known >= 0: no wraparound
+        # branch in the loop, so LLVM vectorises it
+        f, b, m, o = f2[fy + y][fx:], b2[by + y][bx:], m2[my + y][mx:], o2[oy + y][ox:]
+        for x in range(w):
+            a = np.uint16(m[x])
+            ia = np.uint16(255) - a
+            for c in range(3):
+                t = np.uint16(f[3 * x + c]) * a + np.uint16(b[3 * x + c]) * ia + np.uint16(128)
+                o[3 * x + c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+
+
+@njit(parallel=True, **_JIT)
+def _blend_rows_inplace(f2, fy, fx, b2, by, bx, m2, my, mx, h, w):  # pragma: no cover - compiled
+    for y in prange(h):
+        f, b, m = f2[fy + y][fx:], b2[by + y][bx:], m2[my + y][mx:]
+        for x in range(w):
+            a = np.uint16(m[x])
+            ia = np.uint16(255) - a
+            for c in range(3):
+                t = np.uint16(f[3 * x + c]) * a + np.uint16(b[3 * x + c]) * ia + np.uint16(128)
+                b[3 * x + c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+
+
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    """Exact (equal to the float64 reference) in uint16 arithmetic, one pass over the ROI."""
+    """Exact (equal to the float64 reference) in uint16 arithmetic, one pass over the ROI, in place when
+    ``out`` is ``bg``."""
+    in_place = out is bg
     out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
-    _blend(fg, bg_roi, mask, out_roi)
+    h, w = mask.shape
+    views = [rows_of(a) for a in (fg, bg_roi, mask, out_roi)]
+    if any(v is None for v in views):
+        _blend(fg, bg_roi, mask, out_roi)
+    elif in_place:
+        _blend_rows_inplace(*views[0], *views[1], *views[2], h, w)
+    else:
+        _blend_rows(*views[0], *views[1], *views[2], *views[3], h, w)
     return out
+
+
+def rows_of(a: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """(rows, y, x): ``a`` (uint8, pixels contiguous within a row) as rows ``y``.. from byte ``x`` of a C-contiguous
+    2-D byte array over the memory it views: how a ROI of a frame reaches numba as contiguous rows (numba's
+    strided arrays index per element; its C arrays vectorise). None when ``a`` is not laid out that way."""
+    if a.dtype != np.uint8 or a.ndim not in (2, 3) or a.strides[-1] != 1:
+        return None
+    if a.ndim == 3 and a.strides[1] != a.shape[2]:
+        return None
+    if a.flags.c_contiguous:
+        return a.reshape(a.shape[0], -1), 0, 0
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    h, stride, row_bytes = a.shape[0], a.strides[0], a[0].nbytes
+    if not root.flags.c_contiguous or stride < row_bytes:
+        return None
+    start = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    back = max(0, start + h * stride - root.nbytes)  # start the rows earlier so the last one ends in the buffer
+    if back > start or back > stride - row_bytes:
+        return None
+    flat = root.reshape(-1).view(np.uint8)
+    return flat[start - back:start - back + h * stride].reshape(h, stride), 0, back
 
 
 @njit(parallel=True, **_JIT)

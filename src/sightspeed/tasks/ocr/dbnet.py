@@ -58,20 +58,6 @@ def _min_box(points: np.ndarray) -> tuple[np.ndarray, float]:
     return box, min(rect[1])
 
 
-def box_score(prob: np.ndarray, box: np.ndarray) -> float:
-    """Mean probability inside the (rotated) box."""
-    import cv2
-
-    h, w = prob.shape
-    x0 = int(np.clip(np.floor(box[:, 0].min()), 0, w - 1))
-    x1 = int(np.clip(np.ceil(box[:, 0].max()), 0, w - 1))
-    y0 = int(np.clip(np.floor(box[:, 1].min()), 0, h - 1))
-    y1 = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
-    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    cv2.fillPoly(mask, [(box - [x0, y0]).astype(np.int32)], 1)
-    return float(cv2.mean(prob[y0:y1 + 1, x0:x1 + 1], mask)[0])
-
-
 def unclip(box: np.ndarray, ratio: float = UNCLIP) -> np.ndarray:
     """Offset the polygon outwards by d = area x ratio / perimeter, with round joins (pyclipper, as PP-OCR does:
     it works on integer coordinates, so the result matches PP-OCR's to the pixel)."""
@@ -97,15 +83,18 @@ def db_boxes(prob: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.
     """Boxes (N, 4, 2) in pixels of a ``height`` x ``width`` image, and their scores, from a DB probability map."""
     import cv2
 
+    from ...kernels import box_scores, db_bitmap
+
     ph, pw = prob.shape
-    bitmap = cv2.dilate((prob > THRESH).astype(np.uint8), np.ones((2, 2), np.uint8))
+    bitmap = db_bitmap(prob, THRESH)
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     boxes, scores = [], []
     for contour in contours[:1000]:
         box, short = _min_box(contour)
         if short < MIN_SIZE:
             continue
-        score = box_score(prob, box)
+        # PP-OCR scores a box over cv2.fillPoly's pixels; the opencv backend keeps its decisions (and RapidOCR's)
+        score = float(box_scores(prob, box[None], backend="opencv")[0])
         if score < BOX_THRESH:
             continue
         box, short = _min_box(unclip(box).reshape(-1, 1, 2))

@@ -9,7 +9,7 @@ import numpy as np
 
 from ...io.pool import BufferPool
 from ...kernels.blur import blur_from_small, downsample_factor
-from ...kernels.composite import composite_opencv
+from ...kernels.composite import composite as composite_op
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from ...profiling import counters
@@ -20,8 +20,14 @@ from .geometry import blur_ksize, feather_sigma
 SEG = 256
 
 
+def _composite_example() -> tuple[tuple, dict]:
+    fg, bg, mask = np.zeros((8, 8, 3), np.uint8), np.zeros((16, 16, 3), np.uint8), np.zeros((8, 8), np.uint8)
+    return (fg, bg, mask), {"out": bg, "offset": (4, 4)}
+
+
 def stages(options, background, models, pool: BufferPool) -> list[Stage]:
     local = threading.local()
+    composite_op.warmup(example=_composite_example)  # a JIT compile (or cache load) here, not in the first frame
 
     def tensor() -> np.ndarray:  # per-thread model input, reused for every frame
         buf = getattr(local, "x", None)
@@ -61,7 +67,8 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
             cv2.resize(background.image, (w, h), dst=bg, interpolation=cv2.INTER_AREA)
         x0, y0, x1, y1 = item.results["roi"]
         roi_mask = item.results.pop("roi_mask")
-        composite_opencv(image[y0:y1, x0:x1], bg[y0:y1, x0:x1], roi_mask, out=bg[y0:y1, x0:x1])
+        # the registry's pick (numba when installed: exact and ~4x OpenCV's uint8 ops), pasted into bg in place
+        composite_op(image[y0:y1, x0:x1], bg, roi_mask, out=bg, offset=(x0, y0))
         item.output = bg
         if options.save_mask:
             full = np.zeros((h, w), np.uint8)

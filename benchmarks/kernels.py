@@ -1,0 +1,103 @@
+"""Kernels: every backend of every op (sightspeed bench kernels), plus the two targets of the kernels issue —
+FHD -> 640x640 preprocess and FHD composite — against the naive numpy chains a first version of a program writes,
+in alternating rounds in one process. Prints JSON.
+
+    python benchmarks/kernels.py --rounds 7
+
+% SOL is the op's unavoidable bytes (read once + written once) at this machine's measured all-core memory
+bandwidth (`sightspeed machine`), divided by the measured time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from sightspeed.pipeline.threads import quiet_pools
+
+quiet_pools()
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from sightspeed import kernels  # noqa: E402
+from sightspeed.kernels.bench import as_dicts, bench, cases  # noqa: E402
+from sightspeed.profiling.machine import ceilings  # noqa: E402
+
+MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+
+def naive_preprocess(frame: np.ndarray, size: tuple[int, int], **_: object) -> np.ndarray:
+    """What a first version does: resize, BGR->RGB, float, /255, -mean, /std, HWC->NCHW, each a new array."""
+    x = cv2.resize(frame, size)
+    x = cv2.cvtColor(x, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    x = (x - MEAN) / STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None].astype(np.float32))
+
+
+def naive_composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, **_: object) -> np.ndarray:
+    """float alpha from the mask, blend, cast back: three full-frame float temporaries."""
+    alpha = mask.astype(np.float32)[..., None] / 255.0
+    return (fg * alpha + bg * (1.0 - alpha)).astype(np.uint8)
+
+
+def timed(fn, case, calls: int) -> float:
+    """Median of ``calls`` timed calls after one untimed call (the previous contender left the caches cold)."""
+    fn(*case.args, **case.kwargs)
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        fn(*case.args, **case.kwargs)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def targets(rounds: int, calls: int, mem_bw: float) -> dict:
+    out = {}
+    all_cases = cases()
+    for name, naive in (("preprocess", naive_preprocess), ("composite", naive_composite)):
+        op, bc = kernels.get(name), all_cases[name]
+        contenders = {"naive": naive}
+        # the CPU backends; opencl and array_api (tens of ms here) are in the all-ops table, kept out of these
+        # rounds so their cache and thread-pool wake-ups do not land on the kernels being compared
+        contenders.update({b: op.implementation(b) for b in ("opencv", "numba", "cython") if op.available(b)[0]})
+        for fn in contenders.values():
+            fn(*bc.case.args, **bc.case.kwargs)  # warm-up (numba compiles or loads its cache here)
+        per_round = {b: [] for b in contenders}
+        for _ in range(rounds):
+            for b, fn in contenders.items():
+                per_round[b].append(timed(fn, bc.case, calls))
+        sol_s = bc.bytes / mem_bw
+        best = min((b for b in contenders if b != "naive"), key=lambda b: statistics.median(per_round[b]))
+        ratios = [n / f for n, f in zip(per_round["naive"], per_round[best])]
+        sols = [100 * sol_s / t for t in per_round[best]]
+        out[name] = {
+            "input": bc.what, "bytes": bc.bytes, "sol_ms": sol_s * 1e3,
+            "median_ms": {b: statistics.median(v) * 1e3 for b, v in per_round.items()},
+            "best": best,
+            "best_pct_sol": {"min": min(sols), "median": statistics.median(sols), "max": max(sols)},
+            "best_over_naive": {"min": min(ratios), "median": statistics.median(ratios), "max": max(ratios)},
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=10, help="timed calls per contender per round")
+    parser.add_argument("--repeats", type=int, default=20, help="timed calls per backend in the all-ops table")
+    args = parser.parse_args()
+    mem_bw = float(ceilings()["mem_bw_all"])
+    report = {
+        "mem_bw_all_gb_s": mem_bw / 1e9,
+        "cv2_threads": cv2.getNumThreads(),
+        "targets": targets(args.rounds, args.calls, mem_bw),
+        "all_ops": as_dicts(bench(repeats=args.repeats, mem_bw=mem_bw)),
+    }
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

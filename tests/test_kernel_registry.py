@@ -1,0 +1,131 @@
+"""The registry and dispatcher: choice order, scopes, unavailable backends, measured picks; the bench API/CLI."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from sightspeed import kernels
+from sightspeed.kernels import _backends, _registry, bench
+from sightspeed.cli import app
+
+
+def test_import_sightspeed_loads_no_backend_library():
+    import subprocess
+    import sys
+
+    code = ("import sys, sightspeed, sightspeed.kernels; "
+            "print([m for m in ('cv2', 'numba', 'cupy', 'onnxruntime', 'array_api_compat') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
+def test_every_op_has_a_reference_and_opencv_or_numba():
+    for name, op in kernels.OPS.items():
+        assert op.impls["numpy"] is op.reference and op.reference.__doc__
+        assert {"opencv", "numba"} & set(op.backends()), name
+        assert all(b in _backends.PROBES for b in op.default_order)
+
+
+def test_pick_order_call_then_scope_then_default():
+    op = kernels.get("composite")
+    assert op.pick("opencv") == ("opencv", "asked for by the caller")
+    with kernels.use_backend("opencv"):
+        assert op.pick()[0] == "opencv"
+        with kernels.use_backend("numpy", op="composite"):
+            assert op.pick()[0] == "numpy"
+            assert kernels.get("nms").pick()[0] == "opencv"  # the inner scope names only composite
+        assert kernels.get("weighted_nms").pick()[0] != "opencv"  # has no opencv: the scope does not apply
+    assert op.pick()[1] in ("first available in the default order (benchmarks/kernels.py)",
+                            "measured fastest here (sightspeed bench kernels --save)")
+
+
+def test_scope_is_per_thread():
+    seen = {}
+    with kernels.use_backend("numpy"):
+        t = threading.Thread(target=lambda: seen.update(pick=kernels.get("composite").pick()[1]))
+        t.start()
+        t.join()
+        assert kernels.get("composite").pick()[0] == "numpy"
+    assert "scope" not in seen["pick"]
+
+
+def test_forcing_an_unavailable_backend_says_why(monkeypatch):
+    monkeypatch.setitem(_backends._BROKEN, "numba", "numba is not installed (pip install 'sightspeed[numba]')")
+    op = kernels.get("nms")
+    with pytest.raises(kernels.BackendUnavailable, match=r"nms.*numba.*pip install 'sightspeed\[numba\]'"):
+        op(np.zeros((0, 4)), np.zeros(0), backend="numba")
+    assert op.pick()[0] != "numba"  # never picked by default
+    with pytest.raises(kernels.BackendUnavailable, match="has no cython backend"):
+        op(np.zeros((0, 4)), np.zeros(0), backend="cython")
+    with pytest.raises(ValueError, match="unknown backend"):
+        with kernels.use_backend("fortran"):
+            pass
+
+
+def test_measured_picks_are_used_and_tied_to_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path))
+    monkeypatch.setattr(_registry, "_PICKS", None)
+    path = _registry.save_picks({"composite": "opencv"})
+    assert json.loads(open(path).read())["picks"] == {"composite": "opencv"}
+    assert kernels.get("composite").pick() == ("opencv", "measured fastest here (sightspeed bench kernels --save)")
+    saved = json.loads(open(path).read())
+    saved["fingerprint"] = "another machine"
+    open(path, "w").write(json.dumps(saved))
+    monkeypatch.setattr(_registry, "_PICKS", None)
+    assert kernels.get("composite").pick()[1].startswith("first available")
+    monkeypatch.setattr(_registry, "_PICKS", None)
+
+
+def test_bench_rows_and_fastest():
+    rows = bench.bench(["nms", "db_bitmap"], repeats=2, mem_bw=20e9)
+    by = {(r.op, r.backend): r for r in rows}
+    assert by[("nms", "numpy")].max_abs_diff == 0 and by[("nms", "numpy")].within_tolerance
+    timed = [r for r in rows if r.available]
+    assert all(r.min_ms <= r.median_ms <= r.max_ms and r.gb_s > 0 and r.sol_pct > 0 for r in timed)
+    assert sum(r.picked for r in rows if r.op == "nms") == 1
+    best = bench.fastest(rows)
+    assert set(best) == {"nms", "db_bitmap"}
+    for op, backend in best.items():
+        fastest = min((r for r in timed if r.op == op), key=lambda r: r.median_ms)
+        assert backend == fastest.backend
+
+
+def test_bench_kernels_cli_json(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path))
+    monkeypatch.setattr(_registry, "_PICKS", None)
+    from sightspeed.profiling import machine
+
+    machine_json = {n: 1e10 for n in machine.CEILINGS}
+    machine_json["measured"] = {"fingerprint": machine.fingerprint(), "at": "now"}
+    (tmp_path / "machine.json").write_text(json.dumps(machine_json))
+    result = CliRunner().invoke(app, ["bench", "kernels", "--op", "weighted_nms", "--repeats", "2", "--json",
+                                      "--save"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {r["backend"] for r in report["rows"]} >= {"numpy"}
+    assert json.loads(open(report["picks_saved_to"]).read())["picks"]["weighted_nms"] in {"numpy", "numba"}
+    monkeypatch.setattr(_registry, "_PICKS", None)
+    bad = CliRunner().invoke(app, ["bench", "kernels", "--op", "nope"])
+    assert bad.exit_code == 2 and "unknown op" in bad.output
+    table = CliRunner().invoke(app, ["bench", "kernels", "--op", "db_bitmap", "--repeats", "1", "--size", "320x240"])
+    assert table.exit_code == 0 and "db_bitmap" in table.output and "% SOL" in table.output
+
+
+@pytest.mark.parametrize("roi", [(0, 10, 0, 8), (2, 5, 1, 4), (7, 10, 5, 8), (0, 3, 0, 2), (9, 10, 7, 8)])
+def test_numba_sees_a_roi_as_contiguous_rows_of_its_frame(roi):
+    pytest.importorskip("numba")
+    from sightspeed.kernels._numba import rows_of
+
+    frame = np.arange(10 * 8 * 3, dtype=np.uint8).reshape(10, 8, 3)
+    y0, y1, x0, x1 = roi
+    view = frame[y0:y1, x0:x1]
+    rows, y, x = rows_of(view)
+    assert rows.flags.c_contiguous and np.shares_memory(rows, frame)
+    got = np.stack([rows[y + i, x:x + view[0].nbytes] for i in range(view.shape[0])]).reshape(view.shape)
+    np.testing.assert_array_equal(got, view)
+    assert rows_of(frame[::2, ::2]) is None  # pixels not contiguous: the generic kernel takes it
