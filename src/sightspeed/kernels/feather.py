@@ -69,6 +69,7 @@ def _feather_opencv(prob: np.ndarray, size: tuple[int, int], sigma: float,
     return out
 
 
+# benchmarks/kernels.py, 256x256 -> FHD: opencv 1.2 ms, array_api 27, opencl 41, numpy 76
 feather_mask = Op("feather_mask", feather_reference, default_order=("opencv", "numpy"))
 # OpenCV rounds to uint8 before the upsample (fewer pixels to scale) and uses fixed-point weights: 1 level.
 feather_mask.add("opencv", _feather_opencv, Tolerance(1))

@@ -154,6 +154,7 @@ def _crop_resize_opencv(image: np.ndarray, boxes: np.ndarray, size: tuple[int, i
     return out
 
 
+# benchmarks/kernels.py, FHD -> 640x640: opencv 0.56 ms, opencl 10.8 (copies), array_api 16.7, numpy 43
 letterbox = Op("letterbox", letterbox_reference, default_order=("opencv", "numpy"))
 # OpenCV's INTER_LINEAR uses 11-bit fixed-point weights: within one level of the float reference.
 letterbox.add("opencv", _letterbox_opencv, Tolerance(1))
@@ -161,6 +162,9 @@ letterbox.add("opencl", "sightspeed.kernels._opencl:letterbox", Tolerance(1))
 letterbox.add("array_api", "sightspeed.kernels._xp:letterbox", Tolerance(1))
 letterbox.add("cupy", "sightspeed.kernels._xp:letterbox_cupy", Tolerance(1))
 
+# benchmarks/kernels.py, 32 boxes: opencv 1.3 ms, numba 4.0, numpy 318 — numba first all the same: it is within one
+# level of the reference, warpAffine is up to 8 levels off on edges (sightspeed bench kernels --save picks by speed
+# among backends within their stated tolerance, and would pick opencv here)
 crop_resize = Op("crop_resize", crop_resize_reference, default_order=("numba", "opencv", "numpy"))
 # warpAffine quantises sample positions to 1/32 px: a few levels off on sharp edges, not on average.
 crop_resize.add("opencv", _crop_resize_opencv, Tolerance(8, mean_atol=0.5))
