@@ -129,3 +129,15 @@ def test_numba_sees_a_roi_as_contiguous_rows_of_its_frame(roi):
     got = np.stack([rows[y + i, x:x + view[0].nbytes] for i in range(view.shape[0])]).reshape(view.shape)
     np.testing.assert_array_equal(got, view)
     assert rows_of(frame[::2, ::2]) is None  # pixels not contiguous: the generic kernel takes it
+
+
+def test_a_missing_compiled_extension_makes_cython_unavailable_with_the_reason(monkeypatch):
+    real = _backends._has
+    monkeypatch.setattr(_backends, "_has", lambda m: False if m.endswith("kernels_cy") else real(m))
+    _backends._probe.cache_clear()
+    try:
+        ok, why = kernels.get("composite").available("cython")
+        assert not ok and "was not built" in why and "compiler" in why
+        assert kernels.get("composite").pick()[0] != "cython"
+    finally:
+        _backends._probe.cache_clear()

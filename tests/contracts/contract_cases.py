@@ -85,6 +85,7 @@ def nms(rng):
         boxes, scores = random_boxes(rng, n)
         for thr in (0.3, 0.5, 0.7):
             yield Case((boxes, scores), dict(iou_threshold=thr))
+        yield Case((boxes.astype(np.float64), scores.astype(np.float64)), dict(iou_threshold=0.5))
 
 
 def weighted_nms(rng):
@@ -98,6 +99,7 @@ def db_bitmap(rng):
         prob = rng.random(shape).astype(np.float32) * rng.random(shape).astype(np.float32)
         yield Case((prob,), dict(thresh=0.3))
         yield Case((strided(prob, rng),), dict(thresh=0.5))
+        yield Case((prob.astype(np.float64),), dict(thresh=0.3))
 
 
 def quads(rng, n: int, w: int, h: int) -> np.ndarray:

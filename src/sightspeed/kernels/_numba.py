@@ -14,7 +14,6 @@ from ..pipeline.threads import quiet_pools
 
 quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead of spinning
 
-import numba  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
 from .composite import roi_views  # noqa: E402
@@ -300,7 +299,3 @@ def box_scores(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     _box_scores(prob, boxes, extents, scores)
     return scores
 
-
-def set_threads(threads: int) -> None:
-    """Cap the threads numba's parallel loops use (the stage's thread budget)."""
-    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
