@@ -45,9 +45,12 @@ def _nms_opencv(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.
     if not len(boxes):
         return np.zeros(0, np.int64)
     xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-    scores = np.asarray(scores, np.float64)
-    # NMSBoxes drops scores <= its threshold, which must be >= 0: shift the scores to be positive (order kept)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), (scores - scores.min() + 1).tolist(), 0.0, iou_threshold)
+    # NMSBoxes keeps scores as float32 (close scores would tie) and drops those <= its threshold (which must be
+    # >= 0): hand it the ranks n..1 instead, in the reference's order (equal scores: input order)
+    order = np.argsort(-np.asarray(scores, np.float64), kind="stable")
+    ranks = np.empty(len(order), np.float64)
+    ranks[order] = np.arange(len(order), 0, -1)
+    keep = cv2.dnn.NMSBoxes(xywh.tolist(), ranks.tolist(), 0.0, iou_threshold)
     return np.asarray(keep, np.int64).reshape(-1)
 
 
