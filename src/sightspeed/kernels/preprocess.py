@@ -77,7 +77,7 @@ def tolerance(backend: str, kwargs: dict) -> Tolerance:
 
 
 preprocess = Op("preprocess", preprocess_reference,
-                # benchmarks/kernels.py, FHD -> 640x640 (medians): numba 0.98 ms, cython 1.5, opencv 1.7, numpy 105
+                # benchmarks/kernels.py, FHD -> 640x640 (medians): numba 0.76 ms, cython 0.93, opencv 1.4, numpy 113
                 default_order=("numba", "cython", "opencv", "numpy"))
 for _backend, _impl in [("opencv", _preprocess_opencv),
                         ("numba", "sightspeed.kernels._numba:preprocess"),
