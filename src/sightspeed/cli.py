@@ -351,12 +351,9 @@ def bench_kernels(
 ) -> None:
     """Every backend of every kernel op: median/min/max ms, GB/s, % of memory SOL, max |diff| vs the reference."""
     quiet_pools()
-    from .kernels import OPS
+    from .kernels import OPS, measured_picks, save_picks
     from .kernels.bench import as_dicts, bench, fastest
 
-    from .kernels import _registry
-
-    _registry._load_ops()
     unknown = [name for name in op or [] if name not in OPS]
     if unknown:
         err.print(f"[red]error:[/red] unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
@@ -364,7 +361,7 @@ def bench_kernels(
     rows = bench(op, _size(size), repeats, backends=backend)
     saved = None
     if save:
-        saved = _registry.save_picks({**_registry.measured_picks(), **fastest(rows)})
+        saved = save_picks({**measured_picks(), **fastest(rows)})
         for row in rows:
             row.picked = row.backend == OPS[row.op].pick()[0]
     if as_json:

@@ -18,6 +18,8 @@ from ._registry import Tolerance as Tolerance
 from ._registry import all_pairs as all_pairs
 from ._registry import available_pairs as available_pairs
 from ._registry import get as get
+from ._registry import measured_picks as measured_picks
+from ._registry import save_picks as save_picks
 from ._registry import use_backend as use_backend
 from .composite import composite as composite
 from .db import box_scores as box_scores

@@ -4,25 +4,21 @@ it). Imported only when a cython kernel is asked for."""
 from __future__ import annotations
 
 import os
-from typing import Sequence
-
 import numpy as np
 
 from ._cy import kernels_cy
 from .composite import roi_views
-from .preprocess import affine, output_for, resized
+from .preprocess import resize_then
 
 THREADS = max(1, min(2, os.cpu_count() or 1))
 
 
-def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
-               std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-               out: np.ndarray | None = None) -> np.ndarray:
-    small = resized(image, size)
-    a, b = affine(mean, std, scale)
-    out = output_for(size, out)
-    kernels_cy.normalize_chw(small, out[0], a, b, swap_rb, THREADS)
-    return out
+def _normalize(small: np.ndarray, out: np.ndarray, a: np.ndarray, b: np.ndarray, swap: bool) -> None:
+    """OpenCV's SIMD uint8 resize into scratch, then one fused Cython pass: swap, scale, shift, HWC -> CHW."""
+    kernels_cy.normalize_chw(small, out, a, b, swap, THREADS)
+
+
+preprocess = resize_then(_normalize)
 
 
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,

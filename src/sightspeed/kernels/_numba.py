@@ -6,7 +6,6 @@ Integer math is exact where the reference rounds: round(t / 255) for t in [0, 65
 
 from __future__ import annotations
 
-from typing import Sequence
 
 import numpy as np
 
@@ -17,7 +16,7 @@ quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead
 from numba import get_num_threads, njit, prange  # noqa: E402
 
 from .composite import roi_views  # noqa: E402
-from .preprocess import affine, output_for, resized  # noqa: E402
+from .preprocess import resize_then  # noqa: E402
 from .resize import sample_positions  # noqa: E402
 
 _JIT = dict(cache=True, nogil=True, boundscheck=False)
@@ -43,15 +42,12 @@ def _normalize_chw(src, out, a, b, swap):  # pragma: no cover - compiled
                 o2[x] = np.float32(r[3 * x + 2]) * a2 + b2
 
 
-def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
-               std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-               out: np.ndarray | None = None) -> np.ndarray:
-    """OpenCV's SIMD uint8 resize into scratch, then one fused pass: swap, scale, shift, HWC -> CHW."""
-    small = resized(image, size)
-    a, b = affine(mean, std, scale)
-    out = output_for(size, out)
-    _normalize_chw(small.reshape(size[1], size[0] * 3), out[0], a, b, swap_rb)
-    return out
+def _normalize(small: np.ndarray, out: np.ndarray, a: np.ndarray, b: np.ndarray, swap: bool) -> None:
+    """OpenCV's SIMD uint8 resize into scratch, then one fused numba pass: swap, scale, shift, HWC -> CHW."""
+    _normalize_chw(small.reshape(small.shape[0], -1), out, a, b, swap)
+
+
+preprocess = resize_then(_normalize)
 
 
 @njit(parallel=True, **_JIT)

@@ -39,8 +39,6 @@ def _boxes(rng: np.random.Generator, n: int, w: int, h: int) -> tuple[np.ndarray
 
 def cases(size: tuple[int, int] = (1920, 1080)) -> dict[str, BenchCase]:
     """The representative input of each op for frames of ``size`` = (width, height)."""
-    from .nms import nms  # noqa: F401 - ensure every op is registered
-
     _registry._load_ops()
     w, h = size
     rng = np.random.default_rng(0)

@@ -3,7 +3,7 @@ mean) / std), written into a preallocated output."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -50,6 +50,23 @@ def resized(image: np.ndarray, size: tuple[int, int], slot: str = "preprocess.sm
     small = SCRATCH.array(slot, (size[1], size[0], 3))
     cv2.resize(image, size, dst=small, interpolation=cv2.INTER_LINEAR)
     return small
+
+
+def resize_then(normalize: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool], None]):
+    """A preprocess backend made of OpenCV's resize into scratch and ``normalize(small, out[0], a, b, swap_rb)``,
+    one fused pass (swap, scale, shift, HWC -> CHW) written by the backend."""
+
+    def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+                   std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+                   out: np.ndarray | None = None) -> np.ndarray:
+        small = resized(image, size)
+        a, b = affine(mean, std, scale)
+        out = output_for(size, out)
+        normalize(small, out[0], a, b, swap_rb)
+        return out
+
+    preprocess.__doc__ = normalize.__doc__
+    return preprocess
 
 
 def _preprocess_opencv(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
