@@ -141,3 +141,32 @@ def test_a_missing_compiled_extension_makes_cython_unavailable_with_the_reason(m
         assert kernels.get("composite").pick()[0] != "cython"
     finally:
         _backends._probe.cache_clear()
+
+
+def test_numba_kernels_from_many_threads_survive_the_workqueue_layer():
+    """numba's fallback threading layer aborts the process on concurrent parallel calls; the backend serialises
+    them there (run in a child process: an abort would take pytest down with it)."""
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+
+    code = """
+import threading, numpy as np, numba
+from sightspeed import kernels
+fg = np.zeros((300, 400, 3), np.uint8); m = np.full((300, 400), 255, np.uint8)
+def work():
+    bg = np.ones((300, 400, 3), np.uint8)
+    for _ in range(20):
+        kernels.composite(fg, bg, m, out=bg, backend="numba")
+        kernels.preprocess(bg, (64, 64), backend="numba")
+        kernels.db_bitmap(np.zeros((50, 50), np.float32), backend="numba")
+    assert (bg == 0).all()
+threads = [threading.Thread(target=work) for _ in range(4)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(numba.threading_layer())
+"""
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "workqueue"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-1500:]
+    assert proc.stdout.strip() == "workqueue"

@@ -13,6 +13,11 @@ from ..pipeline.threads import quiet_pools
 
 quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead of spinning
 
+import contextlib  # noqa: E402
+import threading  # noqa: E402
+from typing import Iterator  # noqa: E402
+
+import numba  # noqa: E402
 from numba import get_num_threads, njit, prange  # noqa: E402
 
 from .composite import roi_views  # noqa: E402
@@ -20,6 +25,23 @@ from .preprocess import resize_then  # noqa: E402
 from .resize import sample_positions  # noqa: E402
 
 _JIT = dict(cache=True, nogil=True, boundscheck=False)
+_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _parallel() -> Iterator[None]:
+    """Around every parallel kernel call: numba's workqueue threading layer (what numba falls back to without
+    OpenMP or TBB) aborts the process when two Python threads enter parallel code at once, as pipeline workers do;
+    then the calls take turns. OpenMP and TBB are thread-safe and run concurrently."""
+    try:
+        safe = numba.threading_layer() in ("omp", "tbb")
+    except ValueError:  # no parallel region has run yet, so the layer is not chosen yet
+        safe = False
+    if safe:
+        yield
+    else:
+        with _LOCK:
+            yield
 
 
 @njit(parallel=True, fastmath=True, **_JIT)
@@ -44,7 +66,8 @@ def _normalize_chw(src, out, a, b, swap):  # pragma: no cover - compiled
 
 def _normalize(small: np.ndarray, out: np.ndarray, a: np.ndarray, b: np.ndarray, swap: bool) -> None:
     """OpenCV's SIMD uint8 resize into scratch, then one fused numba pass: swap, scale, shift, HWC -> CHW."""
-    _normalize_chw(small.reshape(small.shape[0], -1), out, a, b, swap)
+    with _parallel():
+        _normalize_chw(small.reshape(small.shape[0], -1), out, a, b, swap)
 
 
 preprocess = resize_then(_normalize)
@@ -111,12 +134,13 @@ def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray 
     out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
     h, w = mask.shape
     views = [rows_of(a) for a in (fg, bg_roi, mask, out_roi)]
-    if any(v is None for v in views):
-        _blend(fg, bg_roi, mask, out_roi)
-    elif in_place:
-        _blend_rows_inplace(*views[0], *views[1], *views[2], h, w, get_num_threads())
-    else:
-        _blend_rows(*views[0], *views[1], *views[2], *views[3], h, w, get_num_threads())
+    with _parallel():
+        if any(v is None for v in views):
+            _blend(fg, bg_roi, mask, out_roi)
+        elif in_place:
+            _blend_rows_inplace(*views[0], *views[1], *views[2], h, w, get_num_threads())
+        else:
+            _blend_rows(*views[0], *views[1], *views[2], *views[3], h, w, get_num_threads())
     return out
 
 
@@ -180,7 +204,8 @@ def crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
     sy = np.stack([sample_positions(oh, b[1], b[3] - b[1], h) for b in boxes])
     img3 = image if image.ndim == 3 else image[:, :, None]
     out4 = out if out.ndim == 4 else out[..., None]
-    _crop_resize(img3, sx, sy, out4)
+    with _parallel():
+        _crop_resize(img3, sx, sy, out4)
     return out
 
 
@@ -268,7 +293,8 @@ def _db_bitmap(prob, thresh, out):  # pragma: no cover - compiled
 def db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty(prob.shape, np.uint8)
-    _db_bitmap(prob, prob.dtype.type(thresh), out)
+    with _parallel():
+        _db_bitmap(prob, prob.dtype.type(thresh), out)
     return out
 
 
