@@ -86,6 +86,10 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     if options.rec_batch < 1:
         raise ValueError("rec_batch must be >= 1")
     models = load_models(options)
+    from ...kernels import db_bitmap
+
+    # the DB post-processing's kernel is JIT-compiled (or loaded from numba's cache) here, not in the first page
+    db_bitmap.warmup(example=lambda: ((np.zeros((8, 8), np.float32),), {}))
     if options.variant == "reference":
         from .reference import stages
     else:
