@@ -82,6 +82,31 @@ def targets(rounds: int, calls: int) -> dict:
     return out
 
 
+def opencl_costs(calls: int) -> dict | None:
+    """Where the opencl backend's time goes: the copies, and the device kernel against the same host call."""
+    if not kernels.get("preprocess").available("opencl")[0]:
+        return None
+    frame = cases()["preprocess"].case.args[0]
+    on_device = cv2.UMat(frame)
+    steps = {
+        "upload_fhd": lambda: cv2.UMat(frame),
+        "download_fhd": lambda: on_device.get(),
+        "resize_on_device_640_incl_download": lambda: cv2.resize(on_device, (640, 640)).get(),
+        "resize_on_host_640": lambda: cv2.resize(frame, (640, 640)),
+    }
+    out = {}
+    for name, fn in steps.items():
+        fn()
+        samples = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        out[name + "_ms"] = spread([t * 1e3 for t in samples])
+    out["device"] = cv2.ocl.Device.getDefault().name()
+    return out
+
+
 def spread(values: list[float]) -> dict:
     return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
@@ -109,6 +134,7 @@ def main() -> None:
         "cv2_threads": cv2.getNumThreads(),
         "targets": timed_targets,
         "all_ops": as_dicts(all_ops),
+        "opencl_costs": opencl_costs(args.repeats),
     }
     print(json.dumps(report, indent=2))
 
