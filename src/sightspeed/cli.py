@@ -358,18 +358,24 @@ def bench_kernels(
     if unknown:
         err.print(f"[red]error:[/red] unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
         raise typer.Exit(2)
-    rows = bench(op, _size(size), repeats, backends=backend)
+    from .profiling.machine import ceilings
+
+    ceiling = ceilings()
+    rows = bench(op, _size(size), repeats, mem_bw=float(ceiling["mem_bw_all"]), backends=backend)
     saved = None
     if save:
         saved = save_picks({**measured_picks(), **fastest(rows)})
         for row in rows:
             row.picked = row.backend == OPS[row.op].pick()[0]
     if as_json:
-        print(json.dumps({"size": size, "picks_saved_to": saved, "rows": as_dicts(rows)}, indent=2))
+        print(json.dumps({"size": size, "mem_bw_all": ceiling["mem_bw_all"], "picks_saved_to": saved,
+                          "rows": as_dicts(rows)}, indent=2))
         return
     from .report.bench_console import render
 
-    render(rows, _out(), f"kernels at {size} (% SOL against this machine's memory bandwidth, all cores)")
+    render(rows, _out(), f"kernels at {size}; % SOL against {ceiling['mem_bw_all'] / 1e9:.1f} GB/s, this machine's "
+                         f"all-core memory bandwidth measured {ceiling['measured']['at']} "
+                         "(sightspeed machine --refresh measures it again)")
     if saved:
         _out().print(f"picks saved to {saved}")
 
