@@ -113,7 +113,15 @@ def test_bench_kernels_cli_json(tmp_path, monkeypatch):
     bad = CliRunner().invoke(app, ["bench", "kernels", "--op", "nope"])
     assert bad.exit_code == 2 and "unknown op" in bad.output
     table = CliRunner().invoke(app, ["bench", "kernels", "--op", "db_bitmap", "--repeats", "1", "--size", "320x240"])
-    assert table.exit_code == 0 and "db_bitmap" in table.output and "% SOL" in table.output
+    assert table.exit_code == 0 and "db_bitmap" in table.output and "% SOL against 10.0 GB/s" in table.output
+    fresh = CliRunner().invoke(app, ["bench", "kernels", "--op", "nms", "--backend", "opencv", "--repeats", "1",
+                                     "--json", "--measure-bandwidth"])
+    assert fresh.exit_code == 0, fresh.output
+    report = json.loads(fresh.output)
+    assert report["mem_bw_all"] != 1e10 and report["mem_bw_all"] > 1e9  # measured now, not the cached file
+    assert {r["backend"] for r in report["rows"]} == {"numpy", "opencv"}
+    bad_size = CliRunner().invoke(app, ["bench", "kernels", "--op", "nms", "--size", "big"])
+    assert bad_size.exit_code == 2 and "WIDTHxHEIGHT" in bad_size.output
 
 
 @pytest.mark.parametrize("roi", [(0, 10, 0, 8), (2, 5, 1, 4), (7, 10, 5, 8), (0, 3, 0, 2), (9, 10, 7, 8)])

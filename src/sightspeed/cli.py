@@ -348,6 +348,9 @@ def bench_kernels(
     save: Annotated[bool, typer.Option("--save", help="Store the fastest backend within tolerance of each op "
                                        "as the dispatcher's pick on this machine.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    measure_bandwidth: Annotated[bool, typer.Option("--measure-bandwidth", help="Measure the memory bandwidth now "
+                                                    "(a few seconds) instead of using the cached ceiling: a "
+                                                    "shared machine's bandwidth drifts.")] = False,
 ) -> None:
     """Every backend of every kernel op: median/min/max ms, GB/s, % of memory SOL, max |diff| vs the reference."""
     quiet_pools()
@@ -358,9 +361,16 @@ def bench_kernels(
     if unknown:
         err.print(f"[red]error:[/red] unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
         raise typer.Exit(2)
-    from .profiling.machine import ceilings
+    import os
+    import time
 
-    ceiling = ceilings()
+    from .profiling.machine import ceilings, memory_bandwidth
+
+    if measure_bandwidth:
+        ceiling = {"mem_bw_all": memory_bandwidth(threads=os.cpu_count() or 1),
+                   "measured": {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}}
+    else:
+        ceiling = ceilings()
     rows = bench(op, _size(size), repeats, mem_bw=float(ceiling["mem_bw_all"]), backends=backend)
     saved = None
     if save:
@@ -375,7 +385,7 @@ def bench_kernels(
 
     render(rows, _out(), f"kernels at {size}; % SOL against {ceiling['mem_bw_all'] / 1e9:.1f} GB/s, this machine's "
                          f"all-core memory bandwidth measured {ceiling['measured']['at']} "
-                         "(sightspeed machine --refresh measures it again)")
+                         "(--measure-bandwidth measures it now)")
     if saved:
         _out().print(f"picks saved to {saved}")
 

@@ -34,9 +34,6 @@ class Tolerance:
     atol: float = 0.0
     mean_atol: float | None = None
 
-    def accepts(self, max_abs: float, mean_abs: float) -> bool:
-        return max_abs <= self.atol and (self.mean_atol is None or mean_abs <= self.mean_atol)
-
 
 @dataclass
 class Op:
