@@ -9,11 +9,9 @@ import threading
 import numpy as np
 import pytest
 
-import sightspeed
 from sightspeed import Item, Pipeline, Pipelined, Stage
 from sightspeed.profiling import counters, machine
 from sightspeed.profiling.flops import model_flops, onnx_flops
-from sightspeed.profiling.hotspots import Hotspots
 from sightspeed.profiling.scope import profile, stage
 from sightspeed.profiling.session import Session
 from sightspeed.profiling.trace import chrome_trace
