@@ -39,7 +39,8 @@ def extensions():
     except ImportError:
         print("sightspeed: Cython not available; the cython backend will be unavailable", file=sys.stderr)
         return []
-    ext = Extension("sightspeed.kernels._cy.kernels_cy", [PYX])
+    ext = Extension("sightspeed.kernels._cy.kernels_cy", [PYX], include_dirs=[os.path.dirname(PYX)],
+                    depends=[os.path.join(os.path.dirname(PYX), "resize_rows.h")])
     return cythonize([ext], quiet=True, language_level=3)
 
 

@@ -33,6 +33,10 @@ def preprocess(rng):
         yield Case((strided(img, rng), size), dict(scale=1 / 127.5, mean=(1, 1, 1), std=(1, 1, 1), swap_rb=False))
     img = image(rng, 50, 70)
     yield Case((img, (32, 32)), dict(IMAGENET, out=np.zeros((1, 3, 32, 32), np.float32)))
+    frame = image(rng, 300, 400)
+    yield Case((frame[37:277, 11:331], (224, 224)), dict(IMAGENET))  # a ROI: pixels contiguous, rows not
+    for (h, w), size in [((9, 2), (5, 7)), ((6, 5), (3, 3)), ((1, 9), (4, 2)), ((8, 1), (3, 4))]:  # tiny edges
+        yield Case((image(rng, h, w), size), dict(IMAGENET))
 
 
 def letterbox(rng):

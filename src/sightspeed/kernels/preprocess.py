@@ -94,8 +94,9 @@ def tolerance(backend: str, kwargs: dict) -> Tolerance:
 
 
 preprocess = Op("preprocess", preprocess_reference,
-                # benchmarks/kernels.py, FHD -> 640x640 (medians): numba 0.76 ms, cython 0.93, opencv 1.4, numpy 113
-                default_order=("numba", "cython", "opencv", "numpy"))
+                # benchmarks/kernels.py run E, FHD -> 640x640 (medians): cython (fused SSSE3 resize) 0.39 ms,
+                # numba (OpenCV resize + fused normalise) 0.69, opencv 1.4, numpy ~100
+                default_order=("cython", "numba", "opencv", "numpy"))
 for _backend, _impl in [("opencv", _preprocess_opencv),
                         ("numba", "sightspeed.kernels._numba:preprocess"),
                         ("cython", "sightspeed.kernels._cython:preprocess"),

@@ -101,3 +101,34 @@ def blend(const unsigned char[:, :, :] fg, const unsigned char[:, :, :] bg, cons
             for c in range(3):
                 t = fg[y, x, c] * m + bg[y, x, c] * im + 128
                 out[y, x, c] = <unsigned char>((t + (t >> 8)) >> 8)
+
+
+cdef extern from "resize_rows.h" nogil:
+    int ss_simd_available()
+    void ss_resize_row(const unsigned char* r0, const unsigned char* r1, const int* ofs, const short* wx,
+                       Py_ssize_t n, Py_ssize_t n_simd, float* p0, float* p1, float* p2, float wy,
+                       const float* a, const float* bias, int simd)
+
+SIMD = bool(ss_simd_available())  # SSSE3 on this CPU: the 4-pixel step of resize_normalize_chw
+
+
+def resize_normalize_chw(const unsigned char[:, :, :] src, float[:, :, :] out, const int[::1] ofs,
+                         const short[:, ::1] wx, const int[::1] y0, const int[::1] y1, const float[::1] wy,
+                         const float[::1] a, const float[::1] b, bint swap, Py_ssize_t n_simd, bint simd,
+                         int threads=1):
+    """Bilinear resize + out[c, y, x] = level * a[c] + b[c] (channel c' = 2 - c when ``swap``) in one pass over
+    each output row: rows y0[y] and y1[y] blended with weight wy[y], the taps (ofs[x], ofs[x] + 3) with the int16
+    weight pairs wx[x]. ``src`` rows must have contiguous pixels; ``out`` rows contiguous floats. See
+    resize_rows.h for the arithmetic and for ``n_simd``."""
+    cdef Py_ssize_t h = out.shape[1], w = out.shape[2], y
+    cdef int p0 = 2 if swap else 0
+    cdef int p2 = 0 if swap else 2
+    cdef float asrc[3]
+    cdef float bsrc[3]
+    asrc[0] = a[p0]; asrc[1] = a[1]; asrc[2] = a[p2]
+    bsrc[0] = b[p0]; bsrc[1] = b[1]; bsrc[2] = b[p2]
+    if h == 0 or w == 0:
+        return
+    for y in prange(h, nogil=True, num_threads=threads, schedule="static"):
+        ss_resize_row(&src[y0[y], 0, 0], &src[y1[y], 0, 0], &ofs[0], &wx[0, 0], w, n_simd,
+                      &out[p0, y, 0], &out[1, y, 0], &out[p2, y, 0], wy[y], asrc, bsrc, simd)
