@@ -119,6 +119,8 @@ def test_bench_kernels_cli_json(tmp_path, monkeypatch):
     assert fresh.exit_code == 0, fresh.output
     report = json.loads(fresh.output)
     assert report["mem_bw_all"] != 1e10 and report["mem_bw_all"] > 1e9  # measured now, not the cached file
+    for row in report["rows"]:  # % SOL is against the ceiling reported (the higher of before and after)
+        assert row["sol_pct"] == pytest.approx(100 * row["gb_s"] * 1e9 / report["mem_bw_all"], rel=1e-6)
     assert {r["backend"] for r in report["rows"]} == {"numpy", "opencv"}
     bad_size = CliRunner().invoke(app, ["bench", "kernels", "--op", "nms", "--size", "big"])
     assert bad_size.exit_code == 2 and "WIDTHxHEIGHT" in bad_size.output
