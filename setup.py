@@ -40,7 +40,7 @@ def extensions():
         print("sightspeed: Cython not available; the cython backend will be unavailable", file=sys.stderr)
         return []
     ext = Extension("sightspeed.kernels._cy.kernels_cy", [PYX], include_dirs=[os.path.dirname(PYX)],
-                    depends=[os.path.join(os.path.dirname(PYX), "resize_rows.h")])
+                    depends=[os.path.join(os.path.dirname(PYX), h) for h in ("resize_rows.h", "blend_rows.h")])
     return cythonize([ext], quiet=True, language_level=3)
 
 

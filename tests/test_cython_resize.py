@@ -1,5 +1,6 @@
-"""The cython backend's fused resize + normalise: its SSSE3 step and its scalar loop give the same numbers, its
-tables sample where the reference does, and the 16-byte loads never leave the source rows."""
+"""The cython backend's fused resize + normalise: its AVX2 and SSSE3 steps (those this CPU has) and its scalar loop
+give the same numbers, its tables sample where the reference does, and the 16-byte loads never leave the source
+rows."""
 
 from __future__ import annotations
 
@@ -35,10 +36,10 @@ def test_simd_and_scalar_paths_agree_and_match_the_reference(shape, size, swap):
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 256, shape + (3,), np.uint8)
-    scalar = run(image, size, simd=False, swap=swap)
+    scalar = run(image, size, simd=0, swap=swap)
     assert not np.isnan(scalar).any()  # every output pixel written
-    if kernels_cy.SIMD:
-        np.testing.assert_allclose(run(image, size, simd=True, swap=swap), scalar, rtol=0, atol=1e-5)
+    for level in range(1, kernels_cy.SIMD + 1):  # 1: SSSE3, 2: AVX2 + FMA
+        np.testing.assert_allclose(run(image, size, simd=level, swap=swap), scalar, rtol=0, atol=1e-5)
     want = preprocess_reference(image, size, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
                                 swap_rb=swap)[0]
     level = 1 / 255 / 0.225

@@ -94,8 +94,8 @@ def tolerance(backend: str, kwargs: dict) -> Tolerance:
 
 
 preprocess = Op("preprocess", preprocess_reference,
-                # benchmarks/kernels.py run E, FHD -> 640x640 (medians): cython (fused SSSE3 resize) 0.39 ms,
-                # numba (OpenCV resize + fused normalise) 0.69, opencv 1.4, numpy ~100
+                # benchmarks/kernels.py run G, FHD -> 640x640, streamed (medians): cython (fused AVX2 resize +
+                # normalise) 0.42 ms, numba (OpenCV resize + fused normalise) 0.82, opencv 1.6, numpy 75
                 default_order=("cython", "numba", "opencv", "numpy"))
 for _backend, _impl in [("opencv", _preprocess_opencv),
                         ("numba", "sightspeed.kernels._numba:preprocess"),

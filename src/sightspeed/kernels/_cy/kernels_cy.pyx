@@ -42,26 +42,12 @@ def normalize_chw(const unsigned char[:, :, :] src, float[:, :, :] out, float[::
             out[2, y, x] = src[y, x, c2] * a2 + b2
 
 
-cdef inline void _blend_into(const unsigned char* f, const unsigned char* b, const unsigned short* m3,
-                             unsigned char* o, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef unsigned short a, t
-    for i in range(n):
-        a = m3[i]
-        t = <unsigned short>(f[i] * a + b[i] * (255 - a) + 128)
-        o[i] = <unsigned char>((t + (t >> 8)) >> 8)
-
-
-cdef inline void _blend_in_place(const unsigned char* f, unsigned char* b, const unsigned short* m3,
-                                 Py_ssize_t n) noexcept nogil:
-    # its own loop: with ``o`` and ``b`` as two pointers to the same bytes gcc's runtime overlap check fails and
-    # the scalar loop runs
-    cdef Py_ssize_t i
-    cdef unsigned short a, t
-    for i in range(n):
-        a = m3[i]
-        t = <unsigned short>(f[i] * a + b[i] * (255 - a) + 128)
-        b[i] = <unsigned char>((t + (t >> 8)) >> 8)
+cdef extern from "blend_rows.h" nogil:
+    void _blend_into "ss_blend_into"(const unsigned char* f, const unsigned char* b, const unsigned short* m3,
+                                     unsigned char* o, Py_ssize_t n)
+    void _blend_in_place "ss_blend_in_place"(const unsigned char* f, unsigned char* b, const unsigned short* m3,
+                                             Py_ssize_t n)
+    void _spread3 "ss_spread3"(const unsigned char* m, unsigned short* m3, Py_ssize_t w)
 
 
 cdef bint _rows_contiguous(const unsigned char[:, :, :] a) noexcept:
@@ -84,10 +70,7 @@ def blend(const unsigned char[:, :, :] fg, const unsigned char[:, :, :] bg, cons
         with nogil, parallel(num_threads=threads):
             m3 = <unsigned short*>malloc(3 * w * sizeof(unsigned short))
             for y in prange(h, schedule="static"):
-                for x in range(w):
-                    m3[3 * x] = mask[y, x]
-                    m3[3 * x + 1] = mask[y, x]
-                    m3[3 * x + 2] = mask[y, x]
+                _spread3(&mask[y, 0], m3, w)
                 if in_place:
                     _blend_in_place(&fg[y, 0, 0], &out[y, 0, 0], m3, 3 * w)
                 else:
@@ -109,17 +92,18 @@ cdef extern from "resize_rows.h" nogil:
                        Py_ssize_t n, Py_ssize_t n_simd, float* p0, float* p1, float* p2, float wy,
                        const float* a, const float* bias, int simd)
 
-SIMD = bool(ss_simd_available())  # SSSE3 on this CPU: the 4-pixel step of resize_normalize_chw
+SIMD = ss_simd_available()  # the widest step of resize_normalize_chw here: 2 AVX2 + FMA, 1 SSSE3, 0 none
 
 
 def resize_normalize_chw(const unsigned char[:, :, :] src, float[:, :, :] out, const int[::1] ofs,
                          const short[:, ::1] wx, const int[::1] y0, const int[::1] y1, const float[::1] wy,
-                         const float[::1] a, const float[::1] b, bint swap, Py_ssize_t n_simd, bint simd,
+                         const float[::1] a, const float[::1] b, bint swap, Py_ssize_t n_simd, int simd,
                          int threads=1):
     """Bilinear resize + out[c, y, x] = level * a[c] + b[c] (channel c' = 2 - c when ``swap``) in one pass over
     each output row: rows y0[y] and y1[y] blended with weight wy[y], the taps (ofs[x], ofs[x] + 3) with the int16
-    weight pairs wx[x]. ``src`` rows must have contiguous pixels; ``out`` rows contiguous floats. See
-    resize_rows.h for the arithmetic and for ``n_simd``."""
+    weight pairs wx[x]. ``src`` rows must have contiguous pixels; ``out`` rows contiguous floats. ``simd``: the
+    widest step to use (2 AVX2, 1 SSSE3, 0 the plain loop; capped at what this CPU has). See resize_rows.h for the
+    arithmetic and for ``n_simd``."""
     cdef Py_ssize_t h = out.shape[1], w = out.shape[2], y
     cdef int p0 = 2 if swap else 0
     cdef int p2 = 0 if swap else 2
@@ -129,6 +113,7 @@ def resize_normalize_chw(const unsigned char[:, :, :] src, float[:, :, :] out, c
     bsrc[0] = b[p0]; bsrc[1] = b[1]; bsrc[2] = b[p2]
     if h == 0 or w == 0:
         return
+    simd = min(simd, SIMD)  # never a step this CPU lacks
     for y in prange(h, nogil=True, num_threads=threads, schedule="static"):
         ss_resize_row(&src[y0[y], 0, 0], &src[y1[y], 0, 0], &ofs[0], &wx[0, 0], w, n_simd,
                       &out[p0, y, 0], &out[1, y, 0], &out[p2, y, 0], wy[y], asrc, bsrc, simd)
