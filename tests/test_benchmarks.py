@@ -27,5 +27,7 @@ def test_kernels_benchmark_prints_its_json():
     report = json.loads(proc.stdout)
     assert set(report["targets"]) == {"preprocess", "composite"}
     for target in report["targets"].values():
-        assert target["best"] != "naive" and target["best_pct_sol"]["median"] > 0 and target["sol_ms"] > 0
+        assert target["sol_ms"] > 0 and target["stream_copies"] >= 2
+        for mode in ("stream", "warm"):
+            assert target[mode]["best"] != "naive" and target[mode]["best_pct_sol"]["median"] > 0
     assert {row["op"] for row in report["all_ops"]} >= {"preprocess", "composite", "nms", "box_scores"}

@@ -44,6 +44,24 @@ def _best(fn: Callable[[], None], repeats: int) -> float:
     return best
 
 
+def last_level_cache(default: int = 32 * 2**20) -> int:
+    """Bytes of the largest CPU cache (Linux sysfs; ``default`` where that is not readable). Data that fits in it
+    is not bound by the memory bandwidth, so benchmarks that claim a % of memory SOL must stream more than this.
+
+    >>> last_level_cache() > 0
+    True
+    """
+    sizes = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
+    return max(sizes, default=default)
+
+
 def memory_bandwidth(threads: int = 1, mib: int = 256, repeats: int = 5) -> float:
     """Bytes per second moved by STREAM-style copy and add (the better of the two), over ``threads`` threads,
     each on its own ``mib``-MiB arrays."""
