@@ -15,7 +15,7 @@ quiet_pools()  # before libgomp starts: its idle workers would otherwise spin on
 
 from ._cy import kernels_cy  # noqa: E402
 from .composite import roi_views  # noqa: E402
-from .preprocess import affine, output_for, resize_then  # noqa: E402
+from .preprocess import affine, check_preprocess, output_for, resize_then  # noqa: E402
 from .resize import sample_positions  # noqa: E402
 
 THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -57,9 +57,10 @@ def sampling(w_in: int, h_in: int, w_out: int, h_out: int) -> tuple[np.ndarray, 
 def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
                out: np.ndarray | None = None) -> np.ndarray:
-    """One fused pass per output row: bilinear taps (SSSE3, four pixels a step, where the CPU has it), swap, scale,
-    shift, CHW. Frames narrower than 2 pixels, or with pixels not contiguous within a row, take OpenCV's resize
-    then the fused normalise pass."""
+    """One fused pass per output row: bilinear taps (AVX2 eight pixels a step, or SSSE3 four, where the CPU has
+    them), swap, scale, shift, CHW. Frames narrower than 2 pixels, or with pixels not contiguous within a row,
+    take OpenCV's resize then the fused normalise pass."""
+    check_preprocess(image, size, mean, std, scale, swap_rb, out)
     out = output_for(size, out)
     h_in, w_in = image.shape[:2]
     if w_in < 2 or image.strides[1:] != (3, 1) or out.strides[3] != 4:
@@ -73,6 +74,6 @@ def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] =
 
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
+    out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)
     kernels_cy.blend(fg, bg_roi, mask, out_roi, THREADS)
     return out

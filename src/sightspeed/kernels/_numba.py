@@ -21,8 +21,10 @@ import numba  # noqa: E402
 from numba import get_num_threads, njit, prange  # noqa: E402
 
 from .composite import roi_views  # noqa: E402
+from .db import check_box_scores, check_db_bitmap  # noqa: E402
+from .nms import check_nms  # noqa: E402
 from .preprocess import resize_then  # noqa: E402
-from .resize import sample_positions  # noqa: E402
+from .resize import check_crop_resize, sample_positions  # noqa: E402
 
 _JIT = dict(cache=True, nogil=True, boundscheck=False)
 _LOCK = threading.Lock()
@@ -131,7 +133,7 @@ def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray 
     """Exact (equal to the float64 reference) in uint16 arithmetic, one pass over the ROI, in place when
     ``out`` is ``bg``."""
     in_place = out is bg
-    out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
+    out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)
     h, w = mask.shape
     views = [rows_of(a) for a in (fg, bg_roi, mask, out_roi)]
     with _parallel():
@@ -193,6 +195,7 @@ def _crop_resize(image, sx, sy, out):  # pragma: no cover - compiled
 def crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
                 out: np.ndarray | None = None) -> np.ndarray:
     """Float bilinear over all boxes' rows in parallel (the reference's sampling, to within float rounding)."""
+    check_crop_resize(image, boxes, size, out)  # no bounds checks below
     ow, oh = size
     h, w = image.shape[:2]
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
@@ -241,6 +244,7 @@ def _order(scores: np.ndarray) -> np.ndarray:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
+    check_nms(boxes, scores)  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
     return _nms(boxes, _order(scores), float(iou_threshold))
 
@@ -271,6 +275,7 @@ def _weighted_nms(boxes, scores, order, thr):  # pragma: no cover - compiled
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    check_nms(boxes, scores, op="weighted_nms")  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
     scores = np.ascontiguousarray(scores, np.float64)
     b, s = _weighted_nms(boxes, scores, _order(scores), float(iou_threshold))
@@ -291,6 +296,7 @@ def _db_bitmap(prob, thresh, out):  # pragma: no cover - compiled
 
 
 def db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> np.ndarray:
+    check_db_bitmap(prob, thresh, out)  # no bounds checks below
     if out is None:
         out = np.empty(prob.shape, np.uint8)
     with _parallel():
@@ -326,6 +332,7 @@ def _box_scores(prob, boxes, extents, scores):  # pragma: no cover - compiled
 def box_scores(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     from .db import box_extent
 
+    check_box_scores(prob, boxes)
     h, w = prob.shape
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4, 2)
     extents = np.array([box_extent(b, w, h) for b in boxes], np.int64).reshape(-1, 4)

@@ -59,7 +59,7 @@ def feather_mask(prob: np.ndarray, size: tuple[int, int], sigma: float,
 
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
-    out, bg_roi, out_roi = roi_views(fg, bg, out, offset)
+    out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)
     m = cv2.UMat(np.ascontiguousarray(mask))
     m3 = cv2.merge([m, m, m])
     fg_part = cv2.multiply(cv2.UMat(np.ascontiguousarray(fg)), m3, scale=1.0 / 255.0)

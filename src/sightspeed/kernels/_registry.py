@@ -46,6 +46,7 @@ class Op:
     impls: dict[str, Callable[..., Any] | str] = field(default_factory=dict)
     warm: set[str] = field(default_factory=set)
     tolerance_for: Callable[[str, dict], Tolerance] | None = None  # when it depends on the call's arguments
+    check: Callable[..., None] | None = None  # validates a call's arguments before any backend sees them
 
     def __post_init__(self) -> None:
         self.impls["numpy"] = self.reference
@@ -108,6 +109,8 @@ class Op:
         return "numpy", "the reference (no other backend available)"
 
     def __call__(self, *args: Any, backend: str | None = None, **kwargs: Any) -> Any:
+        if self.check is not None:  # a clear ValueError, not a compiled kernel reading past a buffer
+            self.check(*args, **kwargs)
         name, _ = self.pick(backend)
         return self.implementation(name)(*args, **kwargs)
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checks
 from ._registry import Op, Tolerance
+
+
+def check_db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> None:
+    checks.array("db_bitmap", "prob", prob, ndim=2)
+    checks.out("db_bitmap", out, tuple(prob.shape), np.uint8)
+
+
+def check_box_scores(prob: np.ndarray, boxes: np.ndarray) -> None:
+    checks.array("box_scores", "prob", prob, ndim=2)
+    checks.boxes("box_scores", boxes, corners=4)
 
 
 def db_bitmap_reference(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> np.ndarray:
@@ -92,11 +103,13 @@ def _box_scores_opencv(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 # benchmarks/kernels.py, 768x1024 map (medians): numba 0.20 ms, opencv 0.30, numpy 0.36 — all exact
 db_bitmap = Op("db_bitmap", db_bitmap_reference, default_order=("numba", "opencv", "numpy"))
+db_bitmap.check = check_db_bitmap
 db_bitmap.add("opencv", _db_bitmap_opencv)
 db_bitmap.add("numba", "sightspeed.kernels._numba:db_bitmap")
 
 # benchmarks/kernels.py, 32 quads (medians): numba 1.1 ms, opencv 1.4 (a different rasterisation), numpy 4.9
 box_scores = Op("box_scores", box_scores_reference, default_order=("numba", "opencv", "numpy"))
+box_scores.check = check_box_scores
 box_scores.add("numba", "sightspeed.kernels._numba:box_scores", Tolerance(1e-5))
 # cv2.fillPoly's scan conversion decides some edge pixels differently from the centre-inside rule; on boxes a
 # few pixels tall that moves the mean by up to ~0.03 (measured on tests/contracts cases).

@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import checks
 from ._registry import Op, Tolerance
 from .resize import resize_reference, to_uint8
+
+
+def check_feather(prob: np.ndarray, size: tuple[int, int], sigma: float, out: np.ndarray | None = None) -> None:
+    checks.array("feather_mask", "prob", prob, ndim=2)
+    checks.size("feather_mask", size)
+    if not sigma >= 0:
+        raise ValueError(f"feather_mask: sigma must be >= 0, got {sigma!r}")
+    checks.out("feather_mask", out, (size[1], size[0]), np.uint8)
 
 
 def gaussian_taps(sigma: float) -> np.ndarray:
@@ -72,6 +81,7 @@ def _feather_opencv(prob: np.ndarray, size: tuple[int, int], sigma: float,
 # benchmarks/kernels.py, 256x256 -> FHD: opencv 1.2 ms, array_api 27, opencl 41, numpy 76
 feather_mask = Op("feather_mask", feather_reference, default_order=("opencv", "numpy"))
 # OpenCV rounds to uint8 before the upsample (fewer pixels to scale) and uses fixed-point weights: 1 level.
+feather_mask.check = check_feather
 feather_mask.add("opencv", _feather_opencv, Tolerance(1))
 feather_mask.add("opencl", "sightspeed.kernels._opencl:feather_mask", Tolerance(1))
 feather_mask.add("array_api", "sightspeed.kernels._xp:feather_mask", Tolerance(1))

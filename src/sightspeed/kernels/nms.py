@@ -3,9 +3,19 @@ score-weighted mean of the boxes it suppresses, as BlazeFace's post-processing d
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
+from . import checks
 from ._registry import Op, Tolerance
+
+
+def check_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5, *, op: str = "nms") -> None:
+    n = checks.boxes(op, boxes)
+    checks.array(op, "scores", scores, ndim=1)
+    if len(scores) != n:
+        raise ValueError(f"{op}: {n} boxes but {len(scores)} scores")
 
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -82,10 +92,12 @@ def weighted_nms_reference(boxes: np.ndarray, scores: np.ndarray,
 nms = Op("nms", nms_reference,
          # benchmarks/kernels.py, 2000 boxes (medians): numba 11 ms, opencv 27 (NMSBoxes), array_api 89, numpy 133
          default_order=("numba", "opencv", "numpy"))
+nms.check = check_nms
 nms.add("opencv", _nms_opencv)
 nms.add("numba", "sightspeed.kernels._numba:nms")
 nms.add("array_api", "sightspeed.kernels._xp:nms")
 nms.add("cupy", "sightspeed.kernels._xp:nms_cupy")
 
 weighted_nms = Op("weighted_nms", weighted_nms_reference, default_order=("numba", "numpy"))
+weighted_nms.check = functools.partial(check_nms, op="weighted_nms")
 weighted_nms.add("numba", "sightspeed.kernels._numba:weighted_nms", Tolerance(1e-4))

@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from . import checks
 from ._registry import Op, Tolerance
 from .resize import resize_reference, to_uint8
 
@@ -15,6 +16,20 @@ def affine(mean: Sequence[float], std: Sequence[float], scale: float) -> tuple[n
     """Per-channel (a, b) with output = input level * a + b, in float32 (what the fused kernels use)."""
     std = np.asarray(std, np.float64)
     return (scale / std).astype(np.float32), (-np.asarray(mean, np.float64) / std).astype(np.float32)
+
+
+def check_preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
+                     std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
+                     out: np.ndarray | None = None) -> None:
+    """ValueError naming the argument unless ``image`` is HxWx3 uint8 (a grey or float frame would otherwise come
+    back as a blob of whatever the resize scratch held), ``size`` two positive ints, ``std`` without a zero, and
+    ``out`` None or (1, 3, height, width) float32."""
+    checks.array("preprocess", "image (BGR; convert grey / BGRA / float frames first)", image, ndim=3,
+                 dtype=np.uint8, channels=3)
+    checks.size("preprocess", size)
+    if len(mean) != 3 or len(std) != 3 or 0 in tuple(std):
+        raise ValueError(f"preprocess: mean and std need 3 values each and no zero std, got {mean!r}, {std!r}")
+    checks.out("preprocess", out, (1, 3, size[1], size[0]), np.float32)
 
 
 def output_for(size: tuple[int, int], out: np.ndarray | None) -> np.ndarray:
@@ -59,6 +74,7 @@ def resize_then(normalize: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndar
     def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                    std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
                    out: np.ndarray | None = None) -> np.ndarray:
+        check_preprocess(image, size, mean, std, scale, swap_rb, out)  # compiled passes: no bounds checks
         small = resized(image, size)
         a, b = affine(mean, std, scale)
         out = output_for(size, out)
@@ -105,3 +121,4 @@ for _backend, _impl in [("opencv", _preprocess_opencv),
                         ("cupy", "sightspeed.kernels._xp:preprocess_cupy")]:
     preprocess.add(_backend, _impl)
 preprocess.tolerance_for = tolerance
+preprocess.check = check_preprocess

@@ -7,7 +7,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import checks
 from ._registry import Op, Tolerance
+
+
+def check_letterbox(image: np.ndarray, size: tuple[int, int], color: int = 114,
+                    out: np.ndarray | None = None) -> None:
+    checks.array("letterbox", "image", image, ndim=(2, 3), dtype=np.uint8)
+    checks.size("letterbox", size)
+    checks.out("letterbox", out, (size[1], size[0]) + tuple(image.shape[2:]), np.uint8)
+
+
+def check_crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
+                      out: np.ndarray | None = None) -> None:
+    checks.array("crop_resize", "image", image, ndim=(2, 3))
+    n = checks.boxes("crop_resize", boxes)
+    checks.size("crop_resize", size)
+    checks.out("crop_resize", out, (n, size[1], size[0]) + tuple(image.shape[2:]), np.uint8)
 
 
 def sample_positions(n_out: int, start: float, length: float, n_in: int) -> np.ndarray:
@@ -157,6 +173,7 @@ def _crop_resize_opencv(image: np.ndarray, boxes: np.ndarray, size: tuple[int, i
 # benchmarks/kernels.py, FHD -> 640x640: opencv 0.56 ms, opencl 10.8 (copies), array_api 16.7, numpy 43
 letterbox = Op("letterbox", letterbox_reference, default_order=("opencv", "numpy"))
 # OpenCV's INTER_LINEAR uses 11-bit fixed-point weights: within one level of the float reference.
+letterbox.check = check_letterbox
 letterbox.add("opencv", _letterbox_opencv, Tolerance(1))
 letterbox.add("opencl", "sightspeed.kernels._opencl:letterbox", Tolerance(1))
 letterbox.add("array_api", "sightspeed.kernels._xp:letterbox", Tolerance(1))
@@ -167,5 +184,6 @@ letterbox.add("cupy", "sightspeed.kernels._xp:letterbox_cupy", Tolerance(1))
 # among backends within their stated tolerance, and would pick opencv here)
 crop_resize = Op("crop_resize", crop_resize_reference, default_order=("numba", "opencv", "numpy"))
 # warpAffine quantises sample positions to 1/32 px: a few levels off on sharp edges, not on average.
+crop_resize.check = check_crop_resize
 crop_resize.add("opencv", _crop_resize_opencv, Tolerance(8, mean_atol=0.5))
 crop_resize.add("numba", "sightspeed.kernels._numba:crop_resize", Tolerance(1))

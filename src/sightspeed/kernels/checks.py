@@ -1,0 +1,60 @@
+"""Argument checks every op runs before a backend sees its arguments (``Op.check``; the compiled backends that
+write with unchecked indexing run them too): a ValueError naming the op, the argument, what was expected and what
+came, instead of a numba or C loop reading or writing past a buffer, or a blob made of stale scratch memory.
+
+>>> array("nms", "scores", np.zeros((3, 2)), ndim=1)
+Traceback (most recent call last):
+ValueError: nms: scores must be 1-D, got a float64 array of shape (3, 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+def describe(a: Any) -> str:
+    return f"a {a.dtype} array of shape {tuple(a.shape)}" if hasattr(a, "shape") else f"a {type(a).__name__}"
+
+
+def array(op: str, name: str, a: Any, *, ndim: int | tuple[int, ...] | None = None, dtype: Any = None,
+          channels: int | None = None) -> None:
+    """``a`` is an array (numpy or CuPy) with ``ndim`` dimensions (one of them, when a tuple), no empty axis,
+    of ``dtype``, with ``channels`` on its last axis."""
+    if not hasattr(a, "shape") or not hasattr(a, "dtype"):
+        raise ValueError(f"{op}: {name} must be an array, got {describe(a)}")
+    dims = (ndim,) if isinstance(ndim, int) else ndim
+    wants = []
+    if dims is not None and a.ndim not in dims:
+        wants.append(" or ".join(f"{d}-D" for d in dims))
+    if dtype is not None and a.dtype != dtype:
+        wants.append(np.dtype(dtype).name)
+    if channels is not None and a.shape[-1:] != (channels,):
+        wants.append(f"{channels} channels on the last axis")
+    if 0 in a.shape and dims is not None and min(dims) >= 2:
+        wants.append("no empty axis")
+    if wants:
+        raise ValueError(f"{op}: {name} must be {', '.join(wants)}, got {describe(a)}")
+
+
+def size(op: str, value: Sequence[int]) -> None:
+    if len(value) != 2 or any(int(v) != v or v < 1 for v in value):
+        raise ValueError(f"{op}: size must be (width, height), two positive integers, got {value!r}")
+
+
+def out(op: str, value: Any, shape: tuple[int, ...], dtype: Any) -> None:
+    """``out`` is None or an array of exactly ``shape`` and ``dtype`` (the kernels write it in place)."""
+    if value is not None and (getattr(value, "dtype", None) != dtype or tuple(getattr(value, "shape", ())) != shape):
+        raise ValueError(f"{op}: out must be {np.dtype(dtype).name} of shape {shape}, got {describe(value)}")
+
+
+def boxes(op: str, value: Any, corners: int = 2) -> int:
+    """``value`` reshapes to N boxes of 4 numbers (``corners`` = 2: x0, y0, x1, y1) or 4 points (``corners`` = 4:
+    N x 4 x 2); returns N."""
+    per_box = 4 if corners == 2 else 8
+    n = int(np.size(value))
+    if n % per_box:
+        raise ValueError(f"{op}: boxes must be N x {'4' if corners == 2 else '4 x 2'} numbers, got "
+                         f"{describe(np.asarray(value))}")
+    return n // per_box
