@@ -30,7 +30,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from sightspeed import kernels  # noqa: E402
-from sightspeed.kernels.bench import Rotation, as_dicts, bench, cases, streamed  # noqa: E402
+from sightspeed.kernels.bench import Rotation, as_dicts, bench, cases, rescale_sol, streamed  # noqa: E402
 from sightspeed.profiling.machine import memory_bandwidth  # noqa: E402
 
 MEAN, STD = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
@@ -136,9 +136,7 @@ def main() -> None:
         t["sol_ms"] = t["bytes"] / mem_bw * 1e3
         for mode in ("stream", "warm"):
             t[mode]["best_pct_sol"] = spread([100 * t["bytes"] / mem_bw / s for s in t[mode].pop("best_round_s")])
-    for row in all_ops:
-        if row.sol_pct is not None:
-            row.sol_pct *= before / mem_bw
+    rescale_sol(all_ops, before, mem_bw)
     report = {
         "mem_bw_all_gb_s": {"before": before / 1e9, "after": after / 1e9, "used": mem_bw / 1e9},
         "cv2_threads": cv2.getNumThreads(),

@@ -209,3 +209,18 @@ def test_bench_streams_inputs_unless_warm():
     warm_rows = bench(["db_bitmap"], repeats=1, mem_bw=1e10, backends=["numpy"], warm=True)
     assert all(r.copies >= 2 for r in streamed_rows if r.median_ms is not None)
     assert all(r.copies == 1 for r in warm_rows if r.median_ms is not None)
+
+
+def test_the_dispatcher_checks_once_and_leaves_self_checking_backends_to_themselves(monkeypatch):
+    op = kernels.get("nms")
+    seen = []
+    monkeypatch.setattr(op, "check", lambda *a, **k: seen.append(a))
+    boxes, scores = np.array([[0, 0, 10, 10], [1, 1, 11, 11]], np.float32), np.array([0.9, 0.8])
+    op(boxes, scores, backend="numpy")
+    assert len(seen) == 1  # the reference does not check itself: the dispatcher does
+    if op.available("numba")[0]:
+        assert getattr(op.implementation("numba"), "checks_arguments", False)
+        op(boxes, scores, backend="numba")
+        assert len(seen) == 1  # numba's nms runs the check itself (it indexes without bounds checks)
+        with pytest.raises(ValueError, match="nms: 2 boxes but 1 scores"):
+            op(boxes, scores[:1], backend="numba")

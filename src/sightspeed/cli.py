@@ -359,7 +359,7 @@ def bench_kernels(
     """Every backend of every kernel op: median/min/max ms, GB/s, % of memory SOL, max |diff| vs the reference."""
     quiet_pools()
     from .kernels import OPS, measured_picks, save_picks
-    from .kernels.bench import as_dicts, bench, fastest
+    from .kernels.bench import as_dicts, bench, fastest, rescale_sol
 
     unknown = [name for name in op or [] if name not in OPS]
     if unknown:
@@ -372,15 +372,15 @@ def bench_kernels(
 
     cores = os.cpu_count() or 1
     if measure_bandwidth:
-        ceiling = {"mem_bw_all": memory_bandwidth(threads=cores), "measured": {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}}
+        ceiling = {"mem_bw_all": memory_bandwidth(threads=cores),
+                   "measured": {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}}
     else:
         ceiling = ceilings()
     rows = bench(op, _size(size), repeats, mem_bw=float(ceiling["mem_bw_all"]), backends=backend, warm=warm)
     if measure_bandwidth:  # measured again after: a neighbour's load during one measurement would inflate % SOL
         after = memory_bandwidth(threads=cores)
         if after > ceiling["mem_bw_all"]:
-            for row in rows:
-                row.sol_pct = None if row.sol_pct is None else row.sol_pct * ceiling["mem_bw_all"] / after
+            rescale_sol(rows, ceiling["mem_bw_all"], after)
             ceiling["mem_bw_all"] = after
         ceiling["measured"]["at"] += " (the higher of before and after the kernels)"
     saved = None

@@ -14,6 +14,7 @@ from ..pipeline.threads import quiet_pools
 quiet_pools()  # before libgomp starts: its idle workers would otherwise spin on the cores the other pools need
 
 from ._cy import kernels_cy  # noqa: E402
+from .checks import self_checked  # noqa: E402
 from .composite import roi_views  # noqa: E402
 from .preprocess import affine, check_preprocess, output_for, resize_then  # noqa: E402
 from .resize import sample_positions  # noqa: E402
@@ -54,6 +55,7 @@ def sampling(w_in: int, h_in: int, w_out: int, h_out: int) -> tuple[np.ndarray, 
     return ofs, wx, n_simd - n_simd % 4, y0, y1, wy
 
 
+@self_checked
 def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
                out: np.ndarray | None = None) -> np.ndarray:
@@ -72,6 +74,7 @@ def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] =
     return out
 
 
+@self_checked  # in roi_views
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)

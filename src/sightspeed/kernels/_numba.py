@@ -20,6 +20,7 @@ from typing import Iterator  # noqa: E402
 import numba  # noqa: E402
 from numba import get_num_threads, njit, prange  # noqa: E402
 
+from .checks import self_checked  # noqa: E402
 from .composite import roi_views  # noqa: E402
 from .db import check_box_scores, check_db_bitmap  # noqa: E402
 from .nms import check_nms  # noqa: E402
@@ -128,6 +129,7 @@ def _blend_row_inplace(f, b, m, w):  # pragma: no cover - compiled
             b[3 * x + c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
 
 
+@self_checked
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """Exact (equal to the float64 reference) in uint16 arithmetic, one pass over the ROI, in place when
@@ -192,6 +194,7 @@ def _crop_resize(image, sx, sy, out):  # pragma: no cover - compiled
                 out[i, r, j, c] = np.uint8(min(255.0, max(0.0, np.round(v))))
 
 
+@self_checked
 def crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
                 out: np.ndarray | None = None) -> np.ndarray:
     """Float bilinear over all boxes' rows in parallel (the reference's sampling, to within float rounding)."""
@@ -243,6 +246,7 @@ def _order(scores: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(scores, np.float64), kind="stable")
 
 
+@self_checked
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
     check_nms(boxes, scores)  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
@@ -274,6 +278,7 @@ def _weighted_nms(boxes, scores, order, thr):  # pragma: no cover - compiled
     return out[:k], out_scores[:k]
 
 
+@self_checked
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
     check_nms(boxes, scores, op="weighted_nms")  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
@@ -295,6 +300,7 @@ def _db_bitmap(prob, thresh, out):  # pragma: no cover - compiled
             out[y, x] = 1 if v else 0
 
 
+@self_checked
 def db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> np.ndarray:
     check_db_bitmap(prob, thresh, out)  # no bounds checks below
     if out is None:
@@ -329,6 +335,7 @@ def _box_scores(prob, boxes, extents, scores):  # pragma: no cover - compiled
         scores[i] = total / count if count else 0.0
 
 
+@self_checked
 def box_scores(prob: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     from .db import box_extent
 

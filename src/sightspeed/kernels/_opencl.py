@@ -9,6 +9,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from .checks import self_checked
 from .composite import roi_views
 from .preprocess import affine, output_for
 from .resize import Letterbox
@@ -57,6 +58,7 @@ def feather_mask(prob: np.ndarray, size: tuple[int, int], sigma: float,
     return out
 
 
+@self_checked  # in roi_views
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)

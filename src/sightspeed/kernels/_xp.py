@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from array_api_compat import array_namespace
 
+from .checks import self_checked
 from .composite import check_composite
 from .feather import gaussian_taps, reflect101
 from .resize import Letterbox, sample_positions
@@ -92,6 +93,7 @@ def feather_mask(prob: Any, size: tuple[int, int], sigma: float, out: Any = None
     return _put(_to_uint8(xp, _resize(xp, blurred, size) * 255.0), out)
 
 
+@self_checked
 def composite(fg: Any, bg: Any, mask: Any, out: Any = None, offset: tuple[int, int] = (0, 0)) -> Any:
     check_composite(fg, bg, mask, out, offset)
     xp = array_namespace(fg)

@@ -170,6 +170,14 @@ def bench(ops: list[str] | None = None, size: tuple[int, int] = (1920, 1080), re
     return rows
 
 
+def rescale_sol(rows: list[Row], timed_against: float, ceiling: float) -> None:
+    """Restate the rows' % SOL against ``ceiling`` (bytes/s) instead of the ``timed_against`` they were computed
+    with: benchmarks measure the bandwidth before and after and keep the higher, the conservative ceiling."""
+    for row in rows:
+        if row.sol_pct is not None:
+            row.sol_pct *= timed_against / ceiling
+
+
 def fastest(rows: list[Row]) -> dict[str, str]:
     """{op: the backend with the lowest median time among those within tolerance}: what ``--save`` stores."""
     best: dict[str, Row] = {}

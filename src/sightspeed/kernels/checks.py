@@ -9,9 +9,16 @@ ValueError: nms: scores must be 1-D, got a float64 array of shape (3, 2)
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+
+def self_checked(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a backend function that runs its op's check itself (the compiled ones, which index without bounds
+    checks and may be called directly): the dispatcher then does not check the same call twice."""
+    fn.checks_arguments = True  # type: ignore[attr-defined]
+    return fn
 
 
 def describe(a: Any) -> str:

@@ -43,6 +43,7 @@ def roi_views(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray 
     return out, bg[y:y + h, x:x + w], out[y:y + h, x:x + w]
 
 
+@checks.self_checked  # in roi_views, as every composite backend
 def composite_reference(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
                         offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """The oracle, in float64 rounded to nearest. ``fg`` is the ROI (hxwx3 uint8), ``mask`` its hxw uint8 alpha
@@ -75,6 +76,7 @@ def composite_opencv(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.n
     return out
 
 
+@checks.self_checked
 def _composite_opencv(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
                       offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)

@@ -71,6 +71,7 @@ def resize_then(normalize: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndar
     """A preprocess backend made of OpenCV's resize into scratch and ``normalize(small, out[0], a, b, swap_rb)``,
     one fused pass (swap, scale, shift, HWC -> CHW) written by the backend."""
 
+    @checks.self_checked
     def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                    std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
                    out: np.ndarray | None = None) -> np.ndarray:

@@ -10,12 +10,13 @@
  * value(c) = (w0 * r0[ofs + c] + w1 * r0[ofs + 3 + c]) * k0[c] + (same on r1) * k1[c] + bias[c], with
  * k0[c] = a[c] * (1 - wy) / 2^14 and k1[c] = a[c] * wy / 2^14
  *
- * The x86 path does four output pixels per step: per pixel and row one unaligned 16-byte load (both taps, all
- * three channels), one pshufb that spreads (B0, B1, G0, G1, R0, R1) into int16 lanes, one pmaddwd with the weight
- * pairs (three exact int32 sums), then float math; a 4x4 transpose turns four pixels' (B, G, R, -) into one
- * 4-wide store per plane. The 16-byte load reads up to 10 bytes past the taps, so the caller runs it only on
- * the leading ``n_simd`` pixels whose load stays inside the row; the scalar loop below does the rest (and
- * everything on other CPUs) with the same integer weights and the same float operations. */
+ * The x86 steps (SSSE3: four output pixels, AVX2 + FMA: eight): per pixel and row one unaligned 16-byte load
+ * (both taps, all three channels), one pshufb that spreads (B0, B1, G0, G1, R0, R1) into int16 lanes, one pmaddwd
+ * with the weight pairs (three exact int32 sums), then float math; a 4x4 transpose (lane-wise for AVX2) turns the
+ * pixels' (B, G, R, -) into whole-vector stores per plane. The 16-byte load reads up to 10 bytes past the taps,
+ * so the caller runs it only on the leading ``n_simd`` pixels whose load stays inside the row; the scalar loop
+ * does the rest (and everything on other CPUs) with the same integer weights and float operations (AVX2 fuses
+ * the multiply-adds: within float rounding of it). */
 
 #include <stdint.h>
 #include <stddef.h>
@@ -58,7 +59,7 @@ __attribute__((target("ssse3"))) static inline __m128 ss_pixel(const uint8_t *r0
     return _mm_add_ps(_mm_add_ps(_mm_mul_ps(h0, k0), _mm_mul_ps(h1, k1)), bias);
 }
 
-__attribute__((target("ssse3"))) static void ss_resize_row_simd(const uint8_t *r0, const uint8_t *r1,
+__attribute__((target("ssse3"))) static void ss_resize_row_ssse3(const uint8_t *r0, const uint8_t *r1,
                                                                 const int32_t *ofs, const int16_t *wx,
                                                                 ptrdiff_t n_simd, float *p0, float *p1,
                                                                 float *p2, const float *k0, const float *k1,
@@ -144,7 +145,7 @@ static inline void ss_resize_row(const uint8_t *r0, const uint8_t *r1, const int
     if (simd >= 2) {
         done = ss_resize_row_avx2(r0, r1, ofs, wx, n_simd, p0, p1, p2, k0, k1, bias);
     } else if (simd == 1) {
-        ss_resize_row_simd(r0, r1, ofs, wx, n_simd, p0, p1, p2, k0, k1, bias);
+        ss_resize_row_ssse3(r0, r1, ofs, wx, n_simd, p0, p1, p2, k0, k1, bias);
         done = n_simd;
     }
 #endif
