@@ -60,10 +60,10 @@ __attribute__((target("ssse3"))) static inline __m128 ss_pixel(const uint8_t *r0
 }
 
 __attribute__((target("ssse3"))) static void ss_resize_row_ssse3(const uint8_t *r0, const uint8_t *r1,
-                                                                const int32_t *ofs, const int16_t *wx,
-                                                                ptrdiff_t n_simd, float *p0, float *p1,
-                                                                float *p2, const float *k0, const float *k1,
-                                                                const float *bias) {
+                                                                 const int32_t *ofs, const int16_t *wx,
+                                                                 ptrdiff_t n_simd, float *p0, float *p1,
+                                                                 float *p2, const float *k0, const float *k1,
+                                                                 const float *bias) {
     /* bytes (B0, B1, G0, G1, R0, R1) of the 6 at the load's start, each zero-extended to int16; -1 gives 0 */
     const __m128i spread = _mm_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1);
     const __m128 vk0 = _mm_setr_ps(k0[0], k0[1], k0[2], 0.0f);
