@@ -99,15 +99,20 @@ def _blend_rows(f2, fy, fx, b2, by, bx, m2, my, mx, o2, oy, ox, h, w, chunks):  
 
 
 @njit(inline="always", **_JIT)
+def _blend_level(f, b, a):  # pragma: no cover - compiled
+    """round((f * a + b * (255 - a)) / 255), exact, in uint16 (see the module docstring)."""
+    t = np.uint16(f) * a + np.uint16(b) * (np.uint16(255) - a) + np.uint16(128)
+    return np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+
+
+@njit(inline="always", **_JIT)
 def _blend_row(f, b, m, o, w):  # pragma: no cover - compiled
     # start-only slices of C rows stay C-contiguous, and indices from range() are known >= 0: no wraparound
     # branch in the loop, so LLVM vectorises it
     for x in range(w):
         a = np.uint16(m[x])
-        ia = np.uint16(255) - a
         for c in range(3):
-            t = np.uint16(f[3 * x + c]) * a + np.uint16(b[3 * x + c]) * ia + np.uint16(128)
-            o[3 * x + c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+            o[3 * x + c] = _blend_level(f[3 * x + c], b[3 * x + c], a)
 
 
 @njit(parallel=True, **_JIT)
@@ -123,10 +128,8 @@ def _blend_rows_inplace(f2, fy, fx, b2, by, bx, m2, my, mx, h, w, chunks):  # pr
 def _blend_row_inplace(f, b, m, w):  # pragma: no cover - compiled
     for x in range(w):
         a = np.uint16(m[x])
-        ia = np.uint16(255) - a
         for c in range(3):
-            t = np.uint16(f[3 * x + c]) * a + np.uint16(b[3 * x + c]) * ia + np.uint16(128)
-            b[3 * x + c] = np.uint8((t + (t >> np.uint16(8))) >> np.uint16(8))
+            b[3 * x + c] = _blend_level(f[3 * x + c], b[3 * x + c], a)
 
 
 @self_checked

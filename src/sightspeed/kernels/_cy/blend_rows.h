@@ -18,23 +18,23 @@
 #define SS_CLONES
 #endif
 
+/* round((f * a + b * (255 - a)) / 255), exact: t + (t >> 8) >> 8 divides t = ... + 128 by 255 for t < 65536 */
+static inline uint8_t ss_blend_level(uint8_t f, uint8_t b, uint16_t a) {
+    const uint16_t t = (uint16_t)(f * a + b * (255 - a) + 128);
+    return (uint8_t)((t + (t >> 8)) >> 8);
+}
+
 SS_CLONES static void ss_blend_into(const uint8_t *f, const uint8_t *b, const uint16_t *m3, uint8_t *o,
                                     ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const uint16_t a = m3[i];
-        const uint16_t t = (uint16_t)(f[i] * a + b[i] * (255 - a) + 128);
-        o[i] = (uint8_t)((t + (t >> 8)) >> 8);
-    }
+    for (ptrdiff_t i = 0; i < n; i++)
+        o[i] = ss_blend_level(f[i], b[i], m3[i]);
 }
 
 /* Its own loop: with ``o`` and ``b`` as two pointers to the same bytes gcc's runtime overlap check fails and the
  * scalar loop runs. */
 SS_CLONES static void ss_blend_in_place(const uint8_t *f, uint8_t *b, const uint16_t *m3, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n; i++) {
-        const uint16_t a = m3[i];
-        const uint16_t t = (uint16_t)(f[i] * a + b[i] * (255 - a) + 128);
-        b[i] = (uint8_t)((t + (t >> 8)) >> 8);
-    }
+    for (ptrdiff_t i = 0; i < n; i++)
+        b[i] = ss_blend_level(f[i], b[i], m3[i]);
 }
 
 /* The mask row spread to three channels (m3[3 x + c] = m[x]) as uint16, the blend loops' weights. */
