@@ -18,7 +18,7 @@
 #define SS_CLONES
 #endif
 
-/* round((f * a + b * (255 - a)) / 255), exact: t + (t >> 8) >> 8 divides t = ... + 128 by 255 for t < 65536 */
+/* round((f * a + b * (255 - a)) / 255), exact: with t = f * a + b * (255 - a) + 128, (t + (t >> 8)) >> 8 */
 static inline uint8_t ss_blend_level(uint8_t f, uint8_t b, uint16_t a) {
     const uint16_t t = (uint16_t)(f * a + b * (255 - a) + 128);
     return (uint8_t)((t + (t >> 8)) >> 8);
