@@ -74,7 +74,7 @@ def targets(rounds: int, calls: int) -> dict:
         contenders.update({b: op.implementation(b) for b in ("opencv", "numba", "cython") if op.available(b)[0]})
         for fn in contenders.values():
             fn(*bc.case.args, **bc.case.kwargs)  # warm-up (numba compiles or loads its cache here)
-        copies = streamed(bc.case, bc.bytes)
+        copies = streamed(bc.case)
         out[name] = {"input": bc.what, "bytes": bc.bytes, "stream_copies": len(copies)}
         for mode, inputs in (("stream", Rotation(copies)), ("warm", Rotation([bc.case]))):
             per_round = {b: [] for b in contenders}

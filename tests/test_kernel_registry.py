@@ -186,13 +186,14 @@ print(numba.threading_layer())
 
 def test_streamed_copies_are_independent_keep_out_aliasing_and_outgrow_the_cache():
     from sightspeed.equivalence import Case
-    from sightspeed.kernels.bench import Rotation, streamed
+    from sightspeed.kernels.bench import Rotation, footprint, streamed
 
     fg, bg = np.zeros((10, 10, 3), np.uint8), np.ones((10, 10, 3), np.uint8)
-    case = Case((fg, bg), dict(out=bg))
-    copies = streamed(case, nbytes=600, cache=1000)
+    case = Case((fg, bg, (4, 4)), dict(out=bg))
+    assert footprint(case) == 600  # bg counted once although it is also out; the tuple is not an array
+    copies = streamed(case, cache=1000)
     assert len(copies) == 4  # ceil(2 * 1000 / 600)
-    assert len(streamed(case, nbytes=1, cache=10**9)) == 16 and len(streamed(case, nbytes=10**9, cache=1)) == 2
+    assert len(streamed(case, cache=10**9)) == 16 and len(streamed(case, cache=1)) == 2
     arrays = [c.args[0] for c in copies] + [c.args[1] for c in copies]
     assert len({id(a) for a in arrays}) == 8 and not any(np.shares_memory(a, fg) for a in arrays[1:4])
     for c in copies:

@@ -101,14 +101,20 @@ def _once(fn: Callable[..., Any], case: Case) -> float:
     return time.perf_counter() - start
 
 
-def streamed(case: Case, nbytes: int, cache: int | None = None, most: int = 16) -> list[Case]:
+def footprint(case: Case) -> int:
+    """Bytes of the arrays a call touches (its array arguments, ``out`` included, each counted once)."""
+    arrays = {id(a): a for a in (*case.args, *case.kwargs.values()) if isinstance(a, np.ndarray)}
+    return sum(a.nbytes for a in arrays.values())
+
+
+def streamed(case: Case, cache: int | None = None, most: int = 16) -> list[Case]:
     """Independent copies of ``case`` (arrays copied; an ``out`` that is one of the inputs stays that input) whose
-    bytes together are at least twice ``cache`` (default: this machine's last-level cache), at most ``most``."""
+    arrays together are at least twice ``cache`` (default: this machine's last-level cache), at most ``most``."""
     if cache is None:
         from ..profiling.machine import last_level_cache
 
         cache = last_level_cache()
-    count = max(2, min(most, math.ceil(2 * cache / max(nbytes, 1))))
+    count = max(2, min(most, math.ceil(2 * cache / max(footprint(case), 1))))
     return [case] + [copy.deepcopy(case) for _ in range(count - 1)]
 
 
@@ -150,7 +156,7 @@ def bench(ops: list[str] | None = None, size: tuple[int, int] = (1920, 1080), re
             fn = runnable[backend] = op.implementation(backend)
             check = equivalence(op.reference, fn, [bc.case], op.tolerance_of(backend, bc.case.kwargs), repeats=0)
             row.max_abs_diff, row.within_tolerance = check.max_abs, check.ok
-        inputs = Rotation([bc.case] if warm else streamed(bc.case, bc.bytes))
+        inputs = Rotation([bc.case] if warm else streamed(bc.case))
         times: dict[str, list[float]] = {b: [] for b in runnable}
         slow = {b for b in runnable if _once(runnable[b], bc.case) > 0.5}  # the warm-up call doubles as a probe
         per_round = min(5, repeats)
