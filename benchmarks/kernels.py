@@ -22,7 +22,7 @@ import os
 import statistics
 import time
 
-from sightspeed.pipeline.threads import quiet_pools
+from sightspeed.cores import quiet_pools
 
 quiet_pools()
 

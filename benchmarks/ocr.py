@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sightspeed.pipeline.threads import quiet_pools  # noqa: E402
+from sightspeed.cores import quiet_pools  # noqa: E402
 
 quiet_pools()
 
@@ -55,12 +55,11 @@ class ModelClock:
 
 
 VARIANTS = {
-    "reference": ({"variant": "reference", "threads": 2}, lambda: sightspeed.Serial()),
-    # the CLI's defaults: 2 workers per stage, 1 thread per model
-    "fast_onnxruntime": ({"variant": "fast", "threads": 1}, lambda: sightspeed.Pipelined(workers=2, batch_size=2)),
-    # OpenVINO compiles per input shape and per instance: one worker per stage with 2 threads did best here
-    "fast_openvino_f32": ({"variant": "fast", "threads": 2, "runtime": "openvino"},
-                          lambda: sightspeed.Pipelined(workers=1, batch_size=2)),
+    # the run's core budget gives the model threads: the serial reference uses every core per model call, the
+    # pipelined defaults one thread per call and a worker per core (benchmarks/budgets.py compares the splits)
+    "reference": ({"variant": "reference"}, lambda: sightspeed.Serial()),
+    "fast_onnxruntime": ({"variant": "fast"}, lambda: sightspeed.Pipelined(batch_size=2)),
+    "fast_openvino_f32": ({"variant": "fast", "runtime": "openvino"}, lambda: sightspeed.Pipelined(batch_size=2)),
 }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sightspeed.pipeline.threads import quiet_pools  # noqa: E402
+from sightspeed.cores import quiet_pools  # noqa: E402
 
 quiet_pools()
 
@@ -34,9 +34,8 @@ from _images import fhd_portraits  # noqa: E402
 def run_variant(variant: str, images: list[str], out: str) -> dict:
     pool = BufferPool()
     fast = variant == "fast"
-    executor = sightspeed.Pipelined(workers=2) if fast else sightspeed.Serial()
-    threads = 1 if fast else os.cpu_count()
-    pipeline = build("portrait", {"variant": variant, "threads": threads}, pool)
+    executor = sightspeed.Pipelined() if fast else sightspeed.Serial()  # the core budget gives the model threads
+    pipeline = build("portrait", {"variant": variant}, pool)
     result = sightspeed.run(pipeline, images, out, executor=executor, pool=pool)
     assert result.failed == 0, result.rows
     summary = result.session.stage_summary()

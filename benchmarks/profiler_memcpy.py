@@ -14,7 +14,7 @@ import sightspeed
 from sightspeed import Item, Pipeline, Stage
 from sightspeed.profiling import counters
 from sightspeed.profiling.analysis import analyse
-from sightspeed.profiling.driver import new_session
+from sightspeed.profiler import new_session
 from sightspeed.profiling.scope import profile
 
 

@@ -29,6 +29,8 @@ def test_usage_errors_exit_2(tmp_path):
     bad = cli("run", "portrait", "-o", str(tmp_path), "--background", "color:purple")
     assert bad.returncode == 2 and "#RRGGBB" in bad.stderr
     assert cli("models", "fetch", "no-such-model").returncode == 2
+    before = cli("run", "--draw", "ocr", "-o", str(tmp_path))  # a task's option means something only after TASK
+    assert before.returncode == 2 and "--draw before TASK" in before.stderr
 
 
 def test_default_run_uses_the_built_in_samples(tmp_path):
@@ -42,7 +44,8 @@ def test_default_run_uses_the_built_in_samples(tmp_path):
         assert len(row["outputs"]) == 2
     assert "images/s" in proc.stderr and "composite" in proc.stderr  # the summary table
     saved = json.loads((tmp_path / "session.json").read_text())
-    assert saved["machine"]["doctor"]["cpu"]["logical_cores"] >= 1  # the doctor report rides along
+    machine = saved["machine"]  # the host's description and the doctor report ride along
+    assert machine["cpu"]["available_cores"] >= 1 and machine["fingerprint"] and "opencv" in machine
     report = cli("report", str(tmp_path / "session.json"))  # a run's session renders like a profile's
     assert report.returncode == 0 and "segment" in report.stdout and "bound" in report.stdout
 
@@ -113,3 +116,110 @@ def test_unwritable_output_is_a_clear_error(tmp_path, portrait_jpegs):
     blocker.write_text("not a folder")
     proc = cli("run", "portrait", portrait_jpegs[0], "-o", str(blocker / "out"))
     assert proc.returncode == 1 and "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, listed", [
+    (("run", "ocr", "--no-roi"), "--runtime onnxruntime|openvino, --precision f32|bf16, --rec-batch N, --draw"),
+    (("run", "portrait", "--draw"), "--no-roi, --background blur|color:#RRGGBB|image:PATH, --save-mask, --quality N"),
+    (("profile", "ocr", "--no-roi"), "--draw"),
+])
+def test_an_option_the_task_does_not_take_is_a_usage_error(tmp_path, args, listed):
+    """Never silently dropped: one line naming the task and listing its options, exit 2."""
+    proc = cli(*args, "-o", str(tmp_path / "out"))
+    (line,) = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and line.startswith(f"error: {args[1]} has no option {args[2]}; its options: ")
+    assert listed in line and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("task, words, message", [
+    ("ocr", ["--runtime", "tensorrt"], "--runtime 'tensorrt': use one of onnxruntime, openvino"),
+    ("ocr", ["--rec-batch", "two"], "--rec-batch takes an integer, not 'two'"),
+    ("ocr", ["--precision", "bf16"], "precision bf16 needs the openvino runtime"),  # checked by build, before load
+    ("portrait", ["--background", "color:purple"], "colour must be #RRGGBB"),
+    ("portrait", ["--quality=0"], "--quality 0: must be at least 1"),
+    ("portrait", ["--background"], "--background needs a value"),
+])
+def test_a_bad_option_value_exits_2_before_any_model_loads(tmp_path, monkeypatch, task, words, message):
+    """In-process, with the tasks' model loading replaced by a failure: the error must come first."""
+    from typer.testing import CliRunner
+
+    from sightspeed.cli import app
+    from sightspeed.tasks.ocr import task as ocr_task
+    from sightspeed.tasks.portrait import task as portrait_task
+
+    def no_models(options):
+        raise AssertionError("models loaded before the options were checked")
+
+    for module in (ocr_task, portrait_task):
+        monkeypatch.setattr(module, "load_models", no_models)
+    result = CliRunner().invoke(app, ["run", task, *words, "-o", str(tmp_path)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert message in result.stderr and result.stderr.splitlines()[-1].startswith("error: ")
+
+
+def test_task_options_reach_the_tasks_options(tmp_path, monkeypatch, sample_paths):
+    """Each declared option, in any position among the inputs, arrives typed on the task's options object."""
+    from typer.testing import CliRunner
+
+    from sightspeed.cli import app
+    from sightspeed.tasks.ocr import OcrOptions
+    from sightspeed.tasks.ocr import task as ocr_task
+    from sightspeed.tasks.portrait import PortraitOptions
+    from sightspeed.tasks.portrait import task as portrait_task
+
+    got = []
+
+    def capture(options, pool=None):
+        got.append(options)
+        raise ValueError("stop here")  # a usage error: exit 2 before anything runs
+
+    for module in (ocr_task, portrait_task):
+        monkeypatch.setattr(module, "build", capture)
+    runner = CliRunner()
+    runner.invoke(app, ["run", "ocr", sample_paths[0], "--draw", "--rec-batch", "3", "--runtime=openvino",
+                        "--precision", "bf16", "--variant", "reference", "-o", str(tmp_path)])
+    runner.invoke(app, ["run", "portrait", "--no-roi", sample_paths[0], "--background", "color:#00ff00",
+                        "--save-mask", "--quality", "75", "-o", str(tmp_path), "--max-megapixels", "2"])
+    assert got == [OcrOptions(variant="reference", runtime="openvino", precision="bf16", rec_batch=3, draw=True),
+                   PortraitOptions(roi=False, background="color:#00ff00", save_mask=True, quality=75,
+                                   max_pixels=2_000_000)]
+
+
+def test_a_real_run_with_task_options_and_a_core_budget(tmp_path, portrait_jpegs):
+    proc = cli("run", "portrait", portrait_jpegs[0], "--no-roi", "--quality", "60", "-o", str(tmp_path), "--cores",
+               "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    config = json.loads((tmp_path / "session.json").read_text())["config"]
+    assert config["roi"] is False and config["cores"] == 1 and config["oversubscribe"] is False
+    assert cli("run", "portrait", "-o", str(tmp_path), "--cores", "0").returncode == 2
+
+
+def test_help_lists_every_tasks_options():
+    for args in (("run", "--help"), ("run", "ocr", "--help"), ("profile", "--help")):
+        proc = cli(*args)
+        assert proc.returncode == 0
+        text = proc.stdout[proc.stdout.index("Task options"):]
+        for expected in ("portrait:", "--no-roi", "--background blur|color:#RRGGBB|image:PATH", "--save-mask",
+                         "ocr:", "--runtime onnxruntime|openvino", "--draw", "module:function"):
+            assert expected in text, (args, expected)
+        assert "--cores" in proc.stdout and "--oversubscribe" in proc.stdout
+
+
+def test_a_users_function_takes_the_options_its_signature_names(tmp_path, portrait_jpegs):
+    (tmp_path / "opts_pipeline.py").write_text(textwrap.dedent('''
+        from sightspeed import Pipeline, Stage
+
+        def build(strength: float = 1.0, invert: bool = False):
+            def step(item):
+                item.output = 255 - item.image if invert else item.image
+            return Pipeline([Stage("step", step)], name=f"mine-{strength}-{invert}")
+    '''))
+    proc = cli("run", "opts_pipeline:build", portrait_jpegs[0], "--strength", "2.5", "--invert",
+               "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "out" / "session.json").read_text())["config"]["pipeline"] == "mine-2.5-True"
+    bad = cli("run", "opts_pipeline:build", "--draw", "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: opts_pipeline:build has no option --draw; its options: --strength X, --invert"
+    bad = cli("run", "opts_pipeline:build", "--strength", "lots", "-o", str(tmp_path / "out"), cwd=tmp_path)
+    assert bad.returncode == 2 and "--strength takes a number, not 'lots'" in bad.stderr

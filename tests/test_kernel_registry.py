@@ -84,7 +84,12 @@ def test_bench_rows_and_fastest():
     by = {(r.op, r.backend): r for r in rows}
     assert by[("nms", "numpy")].max_abs_diff == 0 and by[("nms", "numpy")].within_tolerance
     timed = [r for r in rows if r.available]
-    assert all(r.min_ms <= r.median_ms <= r.max_ms and r.gb_s > 0 and r.sol_pct > 0 for r in timed)
+    nbytes = {name: bc.bytes for name, bc in bench.cases().items()}
+    for r in timed:  # the derived columns are the op's bytes over the median time, and that against the ceiling
+        assert r.min_ms <= r.median_ms <= r.max_ms, r
+        assert r.gb_s == pytest.approx(nbytes[r.op] / (r.median_ms / 1e3) / 1e9, rel=1e-12), r
+        assert r.sol_pct == pytest.approx(100 * r.gb_s * 1e9 / 20e9, rel=1e-12), r
+    assert {r.backend for r in rows if r.op == "nms"} == set(kernels.get("nms").backends())
     assert sum(r.picked for r in rows if r.op == "nms") == 1
     best = bench.fastest(rows)
     assert set(best) == {"nms", "db_bitmap"}

@@ -8,8 +8,10 @@ import pytest
 import sightspeed
 from ocr_pages import make_pages
 from sightspeed.io.pool import BufferPool
+from sightspeed.kernels._registry import Op
+from sightspeed.kernels.nms import polygon_iou
 from sightspeed.tasks import build
-from sightspeed.tasks.ocr import dbnet, text
+from sightspeed.tasks.ocr import dbnet, reference, reference_db, text
 
 
 def run_ocr(inputs, out, executor=None, **options):
@@ -36,7 +38,7 @@ def results(pages, tmp_path_factory):
     inputs = [str(folder / name) for name in truth]
     tmp = tmp_path_factory.mktemp("ocr")
     return {
-        "reference": run_ocr(inputs, tmp / "ref", variant="reference", threads=2),
+        "reference": run_ocr(inputs, tmp / "ref", variant="reference"),
         "fast": run_ocr(inputs, tmp / "fast", sightspeed.Pipelined(workers=2, batch_size=2), variant="fast",
                         draw=True),
     }
@@ -46,13 +48,40 @@ def squash(s: str) -> str:
     return s.replace(" ", "")
 
 
-def test_fast_matches_reference_exactly(results):
+def pair_lines(fast: list[dict], ref: list[dict]) -> list[tuple[dict | None, dict | None, float]]:
+    """Each reference line with the fast line whose box overlaps it most (each used once): (fast, ref, IoU);
+    a line with no partner comes with None and IoU 0."""
+    pairs, free = [], list(range(len(fast)))
+    for r in ref:
+        ious = [polygon_iou(np.array(fast[i]["box"]), np.array(r["box"])) for i in free]
+        if ious and max(ious) > 0:
+            k = int(np.argmax(ious))
+            pairs.append((fast[free.pop(k)], r, ious[k]))
+        else:
+            pairs.append((None, r, 0.0))
+    return pairs + [(fast[i], None, 0.0) for i in free]
+
+
+def test_fast_matches_reference(results):
+    """The fast variant (kernel ops, batched) against the independent reference: texts identical on >= 99% of
+    lines, every box IoU >= 0.95. The failure message lists every differing line."""
     ref, fast = results["reference"], results["fast"]
     assert set(ref) == set(fast)
-    for name in ref:
-        assert [l["text"] for l in fast[name]["lines"]] == [l["text"] for l in ref[name]["lines"]], name
-        for a, b in zip(fast[name]["lines"], ref[name]["lines"]):
-            assert a["box"] == b["box"] and a["score"] == pytest.approx(b["score"], abs=2e-3)
+    total = same = 0
+    differences, low_iou = [], []
+    for name in sorted(ref):
+        for f, r, box_iou in pair_lines(fast[name]["lines"], ref[name]["lines"]):
+            total += 1
+            same += f is not None and r is not None and f["text"] == r["text"]
+            shown = (f"{name}: fast {f and (f['text'], f['box'])!r} vs reference {r and (r['text'], r['box'])!r}"
+                     f" (box IoU {box_iou:.3f})")
+            if f is None or r is None or f["text"] != r["text"]:
+                differences.append(shown)
+            if box_iou < 0.95:
+                low_iou.append(shown)
+    assert total and same / total >= 0.99 and not low_iou, (
+        f"{same}/{total} lines identical; text differs on:\n" + "\n".join(differences)
+        + "\nbox IoU < 0.95:\n" + "\n".join(low_iou))
 
 
 def test_reads_the_rendered_text(results, pages):
@@ -108,7 +137,7 @@ def test_against_rapidocr(results, pages):
             n += 1
             same_exact += a["text"] == txt
             same_squashed += squash(a["text"]) == squash(txt)
-            assert dbnet.box_iou(np.array(a["box"], np.float32), np.array(box, np.float32)) >= 0.9
+            assert polygon_iou(np.array(a["box"], np.float32), np.array(box, np.float32)) >= 0.9
     assert same_squashed / n >= 0.98 and same_exact / n >= 0.7, (same_squashed, same_exact, n)
 
 
@@ -132,6 +161,7 @@ def test_width_batches_never_pad_beyond_a_crops_own_width():
 def test_db_postprocess_on_a_synthetic_map():
     prob = np.zeros((64, 128), np.float32)
     prob[20:30, 10:90] = 0.9  # one text line
+    prob[40:50, 30:60] = 0.4  # under the box threshold: dropped
     boxes, scores = dbnet.db_boxes(prob, 128, 256)  # image twice the map's size
     # the 2x2 dilation grows the region by a pixel of zeros, so the mean is a little under 0.9
     assert boxes.shape == (1, 4, 2) and 0.75 < scores[0] <= 0.9
@@ -139,15 +169,53 @@ def test_db_postprocess_on_a_synthetic_map():
     x1, y1 = boxes[0][2]
     # the unclipped box covers the line (20..90 x 20..30 in the map, doubled) with a margin
     assert x0 < 20 and x1 > 178 and y0 < 40 and y1 > 58
+    (ref_box,) = reference_db.text_boxes(prob, 128, 256)  # the reference's own post-processing
+    np.testing.assert_array_equal(boxes[0], ref_box)
 
 
 def test_preprocessing_variants_agree():
+    """The kernel op's inputs against the reference's cv2.resize + float64 ones: within one level of the uint8
+    resize (the fused resampler rounds its fixed-point taps differently from OpenCV's), in input units."""
     img = np.random.default_rng(0).integers(0, 256, (300, 500, 3), np.uint8)
-    np.testing.assert_allclose(dbnet.preprocess_fast(img), dbnet.preprocess_reference(img), atol=1e-5)
+    level = 2 / 255 + 1e-5
+    np.testing.assert_allclose(dbnet.model_input(img), reference_db.detector_input(img), atol=level)
     crop = img[:40, :300]
-    batch = np.zeros((1, 3, 48, 352), np.float32)
-    text.fill(batch, 0, crop, text.resized_width(crop, 352))
-    np.testing.assert_allclose(batch, text.tensor_reference(crop, text.resized_width(crop, 352), 352), atol=1e-5)
+    batch = np.zeros((2, 3, 48, 352), np.float32)
+    text.fill(batch, 1, crop, text.resized_width(crop, 352))
+    assert not batch[0].any()  # written into its own slot only
+    np.testing.assert_allclose(batch[1:], reference.line_input(crop, 352, 352), atol=level)
+    assert text.rec_width(crop) == reference.recogniser_width(crop) == 384
+
+
+def test_fast_variant_runs_on_the_kernel_ops(pages, tmp_path, monkeypatch):
+    """What ships is what tests/contracts hold to the references: the page and every crop go through the
+    ``preprocess`` op, the DB map through ``db_bitmap`` and ``box_scores`` (a private copy would not show here)."""
+    folder, _ = pages
+    pool = BufferPool()
+    pipeline = build("ocr", {}, pool)
+    called: list[str] = []
+    dispatch = Op.__call__
+    monkeypatch.setattr(Op, "__call__", lambda self, *a, **k: called.append(self.name) or dispatch(self, *a, **k))
+    result = sightspeed.run(pipeline, [str(folder / "page_a.png")], tmp_path, executor=sightspeed.Serial(), pool=pool)
+    (row,) = result.rows
+    assert row["status"] == "ok"
+    lines = json.loads(open(next(o for o in row["outputs"] if o.endswith(".json"))).read())["lines"]
+    assert {"preprocess", "db_bitmap", "box_scores"} <= set(called), called
+    # one for the page, and one per crop for each of the classifier and the recogniser
+    assert called.count("preprocess") >= 1 + 2 * len(lines) > 1
+
+
+def test_reference_variant_is_independent():
+    """The oracle imports neither the kernels nor the fast variant's modules: only the published constants."""
+    import ast
+    import inspect
+
+    for module in (reference, reference_db):
+        tree = ast.parse(inspect.getsource(module))
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+        assert not any("kernels" in m or m.lstrip(".") in {"dbnet", "text", "fast", "output", "task"}
+                       for m in imported), (module.__name__, imported)
 
 
 def test_openvino_runtime_gives_the_same_text(pages, results, tmp_path):

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import pstats
+import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
+import simplejpeg
 
+from sightspeed.profiling.hotspots import label
+from sightspeed.profiling.machine import CEILINGS, cached_ceilings, fingerprint
 from sightspeed.profiling.session import Session
 
 
@@ -30,18 +36,33 @@ def test_profile_writes_session_trace_and_cprofile(profiled, portrait_jpegs):
     prof, proc = profiled
     session = Session.load(prof / "session.json")
     assert [s.name for s in session.stages] == ["decode", "detect", "segment", "composite", "write"]
-    assert session.machine["ceilings"]["mem_bw_1t"] > 0 and session.machine["doctor"]["cpu"]["logical_cores"]
+    assert set(CEILINGS) <= set(session.machine["ceilings"])  # every ceiling a % SOL may divide by
+    assert 1 <= session.machine["cpu"]["available_cores"] <= os.cpu_count()
     # hotspots come from the worker threads, attributed to the stage that ran them
     assert {s.thread for s in session.spans if s.stage == "segment"} <= {"segment-0", "segment-1"}
     assert any(h["function"].startswith("Invoke") for h in session.hotspots["segment"])
     seg = [s for s in session.spans if s.stage == "segment" and s.kind == "run"]
     assert len(seg) == len(portrait_jpegs) and all(s.work["flops"] > 50e6 for s in seg)  # model FLOPs declared
     decode = [s for s in session.spans if s.stage == "decode" and s.kind == "run"]
-    assert all(s.work["disk_bytes"] > 0 and s.work["jpeg_pixels"] > 0 for s in decode)
+    # what decode declares is what it read and decoded: each file's bytes and each image's pixels
+    assert sorted(s.work["disk_bytes"] for s in decode) == sorted(os.path.getsize(p) for p in portrait_jpegs)
+    sizes = [simplejpeg.decode_jpeg_header(open(p, "rb").read())[:2] for p in portrait_jpegs]
+    assert sorted(s.work["jpeg_pixels"] for s in decode) == sorted(h * w for h, w in sizes)
     trace = json.loads((prof / "trace.json").read_text())
     assert sum(e["ph"] == "X" for e in trace["traceEvents"]) == len(session.spans)
     stats = pstats.Stats(str(prof / "stages.prof"))
-    assert stats.total_tt > 0
+    # the .prof is the stages' profiles merged: each stage's top functions are in it, with at least their calls
+    # and own time there (a function several stages ran has the sum)
+    merged = {}
+    for (file, _, func), (_, ncalls, tottime, _, _) in stats.stats.items():
+        name = label(func) if file == "~" else func
+        calls, own = merged.get(name, (0, 0.0))
+        merged[name] = (calls + ncalls, own + tottime)
+    for stage, rows in session.hotspots.items():
+        for row in rows:
+            calls, own = merged[row["function"]]
+            assert calls >= row["calls"] and own * 1e3 >= row["own_ms"] * (1 - 1e-9), (stage, row)
+    assert stats.total_tt == pytest.approx(sum(own for _, own in merged.values()))
     out = proc.stdout
     for text in ("bound", "% SOL", "hotspots", "what-if", "gpu:t4", "cores:8", "ceilings:"):
         assert text in out, text
@@ -94,11 +115,19 @@ def test_profile_a_users_script(tmp_path):
 
 def test_doctor_and_machine_commands():
     doctor = cli("doctor", "--json")
-    assert doctor.returncode == 0 and json.loads(doctor.stdout)["cpu"]["logical_cores"] >= 1
+    assert doctor.returncode == 0 and json.loads(doctor.stdout)["cpu"]["logical_cores"] == os.cpu_count()
     machine = cli("machine", "--json")
     assert machine.returncode == 0
     ceilings = json.loads(machine.stdout)
-    assert ceilings["mem_bw_1t"] > 0 and ceilings["flops_1t"] > 0 and ceilings["jpeg_encode"] > 0
+    assert set(CEILINGS) <= set(ceilings) and ceilings["measured"]["fingerprint"] == fingerprint()
+    assert all(math.isfinite(ceilings[name]) and ceilings[name] > 0 for name in CEILINGS), ceilings
+    # the command shows the cached ceilings of this machine; the table shows the same numbers as the JSON
+    assert cached_ceilings() == ceilings
+    table = cli("machine")
+    assert table.returncode == 0
+    for name, (unit, _) in CEILINGS.items():
+        scale = 1e6 if unit == "px/s" else 1e9
+        assert re.search(rf"{name}\s+\S*\s*{ceilings[name] / scale:,.2f} ", table.stdout), (name, table.stdout)
 
 
 def test_ipython_magic():

@@ -6,7 +6,7 @@ import pytest
 from sightspeed.errors import ModelError
 from sightspeed.models import fetch
 from sightspeed.runtimes import load
-from sightspeed.runtimes.base import PerThread, warmup
+
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,85 @@ def test_onnx_runtimes_match_numpy(tiny_onnx, runtime):
     np.testing.assert_allclose(y, conv_reference(x, w, b), atol=1e-4)
 
 
-def test_litert_runs_the_zoo_detector_and_resizes_batches():
+@pytest.fixture(scope="module")
+def tiny_tflite(tmp_path_factory):
+    """y = relu(conv3x3_same(x) + b), NHWC, written as a .tflite flatbuffer with the schema LiteRT ships (no
+    TensorFlow needed); the batch dimension is dynamic (shape signature -1), its stored shape 1."""
+    flatbuffers = pytest.importorskip("flatbuffers")
+    schema = pytest.importorskip("ai_edge_litert.schema_py_generated")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # (out, kh, kw, in): TFLite's filter layout
+    b = rng.standard_normal(4).astype(np.float32)
+
+    def tensor(name, shape, buffer=0, signature=None):
+        t = schema.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, list(shape), schema.TensorType.FLOAT32, buffer
+        t.shapeSignature = list(signature) if signature else None
+        return t
+
+    def buffer(array=None):
+        buf = schema.BufferT()
+        buf.data = None if array is None else list(array.tobytes())
+        return buf
+
+    graph = schema.SubGraphT()
+    graph.tensors = [tensor("x", (1, 8, 8, 3), 0, (-1, 8, 8, 3)), tensor("w", w.shape, 1), tensor("b", b.shape, 2),
+                     tensor("y", (1, 8, 8, 4), 0, (-1, 8, 8, 4))]
+    graph.inputs, graph.outputs = [0], [3]
+    conv = schema.OperatorT()
+    conv.opcodeIndex, conv.inputs, conv.outputs = 0, [0, 1, 2], [3]
+    conv.builtinOptionsType = schema.BuiltinOptions.Conv2DOptions
+    conv.builtinOptions = schema.Conv2DOptionsT()
+    conv.builtinOptions.padding, conv.builtinOptions.strideW, conv.builtinOptions.strideH = schema.Padding.SAME, 1, 1
+    conv.builtinOptions.fusedActivationFunction = schema.ActivationFunctionType.RELU
+    graph.operators = [conv]
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CONV_2D
+    model = schema.ModelT()
+    model.version, model.operatorCodes, model.subgraphs = 3, [code], [graph]
+    model.buffers = [buffer(), buffer(w), buffer(b)]
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path = tmp_path_factory.mktemp("tflite") / "tiny.tflite"
+    path.write_bytes(builder.Output())
+    return path, w, b
+
+
+def conv_reference_nhwc(x, w, b):
+    n, h, wd, _ = x.shape
+    xp = np.pad(x.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+    out = np.zeros((n, h, wd, w.shape[0]), np.float64)
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("nhwc,oc->nhwo", xp[:, i:i + h, j:j + wd], w[:, i, j, :])
+    return np.maximum(out + b, 0)
+
+
+def test_litert_resizes_the_batch_between_calls(tiny_tflite):
+    path, w, b = tiny_tflite
+    rt = load(path)
+    assert rt.name == "litert" and rt.inputs[0].shape == (1, 8, 8, 3) and rt.outputs[0].shape == (1, 8, 8, 4)
+    rng = np.random.default_rng(1)
+    results = {}
+    for n in (1, 3, 2, 3, 1):  # grow, shrink, grow again, back to the stored shape
+        x = rng.standard_normal((n, 8, 8, 3)).astype(np.float32)
+        (y,) = rt.run(x)
+        assert y.shape == (n, 8, 8, 4)
+        np.testing.assert_allclose(y, conv_reference_nhwc(x, w, b), atol=1e-4)
+        assert rt.inputs[0].shape == (n, 8, 8, 3) and rt.outputs[0].shape == (n, 8, 8, 4)  # what it runs now
+        results[n] = x, y
+    for x, y in results.values():  # an earlier call's result is the caller's: later calls did not overwrite it
+        np.testing.assert_allclose(y, conv_reference_nhwc(x, w, b), atol=1e-4)
+    x, y = results[3]
+    for k in range(3):  # each row of a batch is that image on its own
+        np.testing.assert_allclose(rt.run(x[k:k + 1])[0], y[k:k + 1], atol=1e-5)
+    # a strided float64 batch is converted (a contiguous float32 copy), not misread
+    wide = rng.standard_normal((2, 8, 16, 3))
+    (y,) = rt.run(wide[:, :, ::2])
+    np.testing.assert_allclose(y, conv_reference_nhwc(wide[:, :, ::2].astype(np.float32), w, b), atol=1e-4)
+
+
+def test_litert_runs_the_zoo_detector_repeatably():
     rt = load(fetch("blazeface-short", quiet=True))
     assert rt.inputs[0].shape == (1, 128, 128, 3)
     assert [s.shape for s in rt.outputs] == [(1, 896, 16), (1, 896, 1)]
@@ -59,28 +137,6 @@ def test_litert_runs_the_zoo_detector_and_resizes_batches():
     assert reg.shape == (1, 896, 16) and np.isfinite(reg).all()
     again, _ = rt.run(x.copy())
     np.testing.assert_array_equal(reg, again)
-
-
-def test_per_thread_gives_each_thread_its_own_runtime(tiny_onnx):
-    import threading
-
-    made = []
-    holder = PerThread(lambda: made.append(load(tiny_onnx[0])) or made[-1], ready=1)
-    got = {}
-    t = threading.Thread(target=lambda: got.setdefault("t", holder.get()))
-    main = holder.get()
-    t.start()
-    t.join()
-    assert main is made[0] and got["t"] is made[1] and holder.get() is main  # the thread loaded its own
-    warmup(main, batch=2)
-    made.clear()
-    holder = PerThread(lambda: made.append(load(tiny_onnx[0])) or made[-1], ready=2)
-    assert len(made) == 2  # loaded up front, outside any timed region
-    t = threading.Thread(target=lambda: got.__setitem__("t", holder.get()))
-    t.start()
-    t.join()
-    assert holder.sample() in made and len(made) == 2  # sample() reads without binding an instance
-    assert {id(holder.get()), id(got["t"])} == {id(m) for m in made} and len(made) == 2
 
 
 def test_load_errors():

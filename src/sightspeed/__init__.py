@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+from . import cores as cores
 from . import kernels as kernels
 from ._version import __version__ as __version__
+from .cores import CoreBudget as CoreBudget
 from .equivalence import equivalence as equivalence
 from .errors import InputError as InputError
 from .errors import MissingDependency as MissingDependency
@@ -28,6 +30,6 @@ from .profiling.session import Session as Session
 
 def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - IPython's shell
     """``%load_ext sightspeed``: the ``%sightspeed`` / ``%%sightspeed`` magics."""
-    from .profiling.magic import load_ipython_extension as load
+    from .magic import load_ipython_extension as load
 
     load(ipython)

@@ -11,7 +11,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .pipeline.threads import quiet_pools
+from .cli_tasks import TASK_COMMAND, task_options
+from .cores import quiet_pools
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Make Python computer-vision inference pipelines fast, and show why they are slow.")
@@ -36,21 +37,18 @@ class ExecutorChoice(str, Enum):
 # Options shared by `run` and `profile`.
 VariantOpt = Annotated[Variant, typer.Option(help="fast, or reference (the plain way: the oracle).")]
 BatchOpt = Annotated[int, typer.Option(min=1, help="Items per call of a batchable stage.")]
-WorkersOpt = Annotated[int, typer.Option(min=1, help="Worker threads per stage (pipelined executor).")]
+WorkersOpt = Annotated[Optional[int], typer.Option(min=1, help="Worker threads per stage (pipelined executor; "
+                                                   "default: one per core of the budget).")]
 ExecutorOpt = Annotated[ExecutorChoice, typer.Option(help="auto: pipelined for fast, serial for reference.")]
-NoRoiOpt = Annotated[bool, typer.Option("--no-roi", help="portrait: segment the whole frame, not a face ROI.")]
-BackgroundOpt = Annotated[str, typer.Option(help="portrait: blur | color:#RRGGBB | image:PATH.")]
-MaskOpt = Annotated[bool, typer.Option("--save-mask", help="portrait: also write the mask as PNG.")]
 LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Process only the first N inputs.")]
 MaxMpOpt = Annotated[float, typer.Option(min=0.000001, help="Refuse larger images (checked from the header, "
                                                            "before decoding).")]
-class RuntimeChoice(str, Enum):
-    onnxruntime = "onnxruntime"
-    openvino = "openvino"
-
-
-RuntimeOpt = Annotated[RuntimeChoice, typer.Option(help="ocr: model runtime (openvino needs the openvino extra).")]
-DrawOpt = Annotated[bool, typer.Option("--draw", help="ocr: also write the image with its boxes drawn.")]
+CoresOpt = Annotated[Optional[int], typer.Option(min=1, help="Core budget of the run, split into workers x threads "
+                                                 "per stage. Default: every core this process may use.")]
+SplitOpt = Annotated[Optional[str], typer.Option(help="Pipelined: workers x threads of named stages, e.g. "
+                                                "detect=1x2,recognize=2x1 (the others keep the default 1 thread).")]
+OversubscribeOpt = Annotated[bool, typer.Option("--oversubscribe", help="Let the stages' threads add up to more "
+                                                "than --cores.")]
 WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
                                                   "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
 
@@ -75,14 +73,13 @@ def main_callback(version: bool = typer.Option(False, "--version", callback=_ver
     """sightspeed."""
 
 
-def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_size: int, workers: int,
-             executor: ExecutorChoice, no_roi: bool, background: str, save_mask: bool, max_megapixels: float,
-             runtime: RuntimeChoice, draw: bool):
-    """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels)."""
+def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch_size: int, workers: Optional[int],
+             executor: ExecutorChoice, max_megapixels: float, split: Optional[str]):
+    """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels). ``values``: TASK's
+    own options, parsed (with ``inputs``) by cli_tasks.task_options before anything slow."""
     from .errors import SightspeedError
     from .io.pool import BufferPool
-    from .pipeline.executors import Pipelined, Serial
-    from .pipeline.threads import per_stage_threads
+    from .pipeline.executors import Pipelined, Serial, parse_split
     from .tasks import build
 
     if not inputs:
@@ -91,11 +88,15 @@ def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_siz
         inputs = sample_paths()
         err.print(f"no inputs given: using the built-in sample photos ({', '.join(Path(p).name for p in inputs)})")
     pipelined = executor == ExecutorChoice.pipelined or (executor == ExecutorChoice.auto and variant == Variant.fast)
-    runner = Pipelined(workers=workers, batch_size=batch_size) if pipelined else Serial(batch_size=batch_size)
+    if split and not pipelined:
+        _usage("--split applies to the pipelined executor (serial gives each stage every core)")
+    try:
+        shares = parse_split(split or "")
+    except ValueError as exc:
+        _usage(str(exc))
+    runner = Pipelined(workers, batch_size, split=shares) if pipelined else Serial(batch_size=batch_size)
     max_pixels = int(max_megapixels * 1_000_000)
-    options = {"variant": variant.value, "roi": not no_roi, "background": background, "save_mask": save_mask,
-               "threads": 1 if pipelined else per_stage_threads(1), "batch_size": batch_size,
-               "max_pixels": max_pixels, "runtime": runtime.value, "draw": draw}
+    options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels, **values}
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -105,7 +106,17 @@ def _prepare(task: str, inputs: Optional[list[str]], variant: Variant, batch_siz
     except SightspeedError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1)
+    if shares:
+        names = {s.name for s in pipeline.stages} | {"decode", "write"}
+        unknown = sorted(set(shares) - names)
+        if unknown:
+            _usage(f"--split names no stage of {task}: {', '.join(unknown)} (its stages: {', '.join(sorted(names))})")
     return pipeline, runner, pool, list(inputs), max_pixels
+
+
+def _usage(message: str):
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
 
 
 def _execute(task: str, call):
@@ -118,73 +129,70 @@ def _execute(task: str, call):
     except OSError as exc:  # the output folder itself cannot be written: nothing to go on with
         err.print(f"[red]error:[/red] {exc.filename or ''}: {exc.strerror or exc}")
         raise typer.Exit(1)
-    err.print(render.summary(result))
-    table = render.failures(result)
+    err.print(render.summary(result.session))
+    table = render.failures(result.rows, result.manifest)
     if table is not None:
         err.print(table)
     err.print(f"manifest: {result.manifest}")
     return result
 
 
-@app.command()
+@app.command(**TASK_COMMAND)
 def run(
+    ctx: typer.Context,
     task: str = typer.Argument(..., help="A shipped task (portrait, ocr) or module:function returning a "
                                "Pipeline."),
-    inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos. "
-                                                 "None: the built-in sample photos."),
+    inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos (none: the "
+                                                 "built-in sample photos), and TASK's options (listed below)."),
     out: Path = typer.Option(..., "-o", "--out", help="Output folder (outputs + manifest.jsonl)."),
     variant: VariantOpt = Variant.fast,
     batch_size: BatchOpt = 1,
-    workers: WorkersOpt = 2,
+    workers: WorkersOpt = None,
     executor: ExecutorOpt = ExecutorChoice.auto,
-    no_roi: NoRoiOpt = False,
-    background: BackgroundOpt = "blur",
-    save_mask: MaskOpt = False,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
-    runtime: RuntimeOpt = RuntimeChoice.onnxruntime,
-    draw: DrawOpt = False,
+    cores: CoresOpt = None,
+    split: SplitOpt = None,
+    oversubscribe: OversubscribeOpt = False,
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
     quiet_pools()
+    values, inputs = task_options(ctx, task, inputs or [])
     from .pipeline.run import run as run_pipeline
-    from .profiling.doctor import report as doctor_report
-    from .profiling.session import Session, machine_summary
+    from .profiler import new_session
 
-    session = Session(machine={**machine_summary(), "doctor": doctor_report()})
-    pipeline, runner, pool, inputs, max_pixels = _prepare(task, inputs, variant, batch_size, workers, executor,
-                                                          no_roi, background, save_mask, max_megapixels,
-                                                          runtime, draw)
+    pipeline, runner, pool, inputs, max_pixels = _prepare(task, values, inputs, variant, batch_size, workers,
+                                                          executor, max_megapixels, split)
+    session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     result = _execute(task, lambda on_start, on_item: run_pipeline(
         pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
-        max_pixels=max_pixels, session=session))
+        max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe))
     result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
     raise typer.Exit(3 if result.failed else 0)
 
 
-@app.command()
+@app.command(**TASK_COMMAND)
 def profile(
-    args: Optional[list[str]] = typer.Argument(None, help="TASK [INPUTS...], or -- python SCRIPT.py [ARGS...] "
-                                               "(or -- python -m MODULE ...)."),
+    ctx: typer.Context,
+    args: Optional[list[str]] = typer.Argument(None, help="TASK [INPUTS and TASK's options...], or -- python "
+                                               "SCRIPT.py [ARGS...] (or -- python -m MODULE ...)."),
     out: Path = typer.Option(Path("prof"), "-o", "--out", help="Profile folder: session.json, trace.json, "
                              "stages.prof (and out/ for a task's outputs)."),
     variant: VariantOpt = Variant.fast,
     batch_size: BatchOpt = 1,
-    workers: WorkersOpt = 2,
+    workers: WorkersOpt = None,
     executor: ExecutorOpt = ExecutorChoice.auto,
-    no_roi: NoRoiOpt = False,
-    background: BackgroundOpt = "blur",
-    save_mask: MaskOpt = False,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
-    runtime: RuntimeOpt = RuntimeChoice.onnxruntime,
-    draw: DrawOpt = False,
+    cores: CoresOpt = None,
+    split: SplitOpt = None,
+    oversubscribe: OversubscribeOpt = False,
     what_if: WhatIfOpt = None,
     refresh_ceilings: bool = typer.Option(False, help="Measure the machine's ceilings again."),
 ) -> None:
     """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
     quiet_pools()
-    from .profiling.driver import new_session, profile_run, profile_script, write_outputs
+    from .profiler import new_session, profile_run, profile_script, write_outputs
     from .profiling.whatif import parse
     from .report.profile_console import render
 
@@ -197,6 +205,10 @@ def profile(
         raise typer.Exit(2)
     args = list(args or [])
     script = bool(args) and (Path(args[0]).name.startswith("python") or args[0].endswith(".py"))
+    if not script and not args:
+        err.print("[red]error:[/red] give a TASK (e.g. portrait) or -- python SCRIPT.py")
+        raise typer.Exit(2)
+    values, inputs = ({}, []) if script else task_options(ctx, args[0], args[1:])
     err.print("measuring this machine's ceilings (cached after the first time)..." if refresh_ceilings else "",
               end="")
     session = new_session(refresh_ceilings=refresh_ceilings)
@@ -209,15 +221,11 @@ def profile(
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2)
     else:
-        if not args:
-            err.print("[red]error:[/red] give a TASK (e.g. portrait) or -- python SCRIPT.py")
-            raise typer.Exit(2)
-        pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], args[1:], variant, batch_size, workers,
-                                                              executor, no_roi, background, save_mask,
-                                                              max_megapixels, runtime, draw)
+        pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], values, inputs, variant, batch_size, workers,
+                                                              executor, max_megapixels, split)
         result = _execute(args[0], lambda on_start, on_item: profile_run(
             pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
-            on_start=on_start, pool=pool, max_pixels=max_pixels))
+            on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe))
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
     render(_out(), session, specs)
@@ -266,8 +274,9 @@ def machine(refresh: bool = typer.Option(False, help="Measure again even if cach
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Measure (or show the cached) ceilings: memory bandwidth, fp32 FLOP/s, file read, JPEG decode."""
     from .profiling.machine import CEILINGS, cache_path, ceilings
+    from .samples import local_sample_paths
 
-    result = ceilings(refresh=refresh, quick=False)
+    result = ceilings(refresh=refresh, quick=False, photos=local_sample_paths())
     if as_json:
         print(json.dumps(result, indent=2))
         return
@@ -368,14 +377,16 @@ def bench_kernels(
     import os
     import time
 
+    from .cores import available
     from .profiling.machine import ceilings, memory_bandwidth
+    from .samples import local_sample_paths
 
-    cores = os.cpu_count() or 1
+    cores = available()
     if measure_bandwidth:
         ceiling = {"mem_bw_all": memory_bandwidth(threads=cores),
                    "measured": {"at": time.strftime("%Y-%m-%dT%H:%M:%S")}}
     else:
-        ceiling = ceilings()
+        ceiling = ceilings(photos=local_sample_paths())
     rows = bench(op, _size(size), repeats, mem_bw=float(ceiling["mem_bw_all"]), backends=backend, warm=warm)
     if measure_bandwidth:  # measured again after: a neighbour's load during one measurement would inflate % SOL
         after = memory_bandwidth(threads=cores)

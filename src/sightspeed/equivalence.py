@@ -35,7 +35,8 @@ class Case:
 
 @dataclass
 class Equivalence:
-    """What :func:`equivalence` found. ``ok``: every case within tolerance, same shapes, no input modified."""
+    """What :func:`equivalence` found. ``ok``: every case within tolerance, same shapes and dtypes, no input
+    modified, no ``out=`` ignored."""
 
     cases: int = 0
     max_abs: float = 0.0
@@ -94,67 +95,129 @@ def _own_out(case: Case) -> Case:
     out = case.kwargs.get("out")
     if not isinstance(out, np.ndarray):
         return case
-    return Case(case.args, {**case.kwargs, "out": out.copy()})
+    return Case(case.args, {**case.kwargs, "out": _copy_keeping_layout(out)})
 
 
-def _time(fn: Callable[..., Any], case: Case, repeats: int) -> float:
+def _copy_keeping_layout(a: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` with its strides: a view into a wider buffer (one slot of a batch) stays such a view, so a
+    function that wrongly writes its ``out=`` as if contiguous is caught."""
+    root = a
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if a.flags.c_contiguous or root is a or not root.flags.c_contiguous:
+        return a.copy()
+    offset = a.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    return np.ndarray(a.shape, a.dtype, buffer=root.copy(), offset=offset, strides=a.strides)
+
+
+def _time(fn: Callable[..., Any], case: Case, repeats: int, clock: Callable[[], float]) -> float:
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn(*case.args, **case.kwargs)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times))
 
 
+def _dtype_problem(a: Any, b: Any) -> str | None:
+    """``"dtype X vs Y"`` when two leaves differ in type: numpy dtypes exactly; a Python number against a numpy
+    one, or two Python numbers, by kind only (``3`` and ``np.int32(3)`` agree; ``3`` and ``3.0`` do not)."""
+    a_np, b_np = isinstance(a, (np.ndarray, np.generic)), isinstance(b, (np.ndarray, np.generic))
+    if not (a_np or b_np or (isinstance(a, (int, float, complex)) and isinstance(b, (int, float, complex)))):
+        return None  # lists of lists and other leaves numpy converts: values and shapes are compared, not types
+    da, db = np.asarray(a).dtype, np.asarray(b).dtype
+    if a_np and b_np:
+        return None if da == db else f"dtype {da} vs {db}"
+    kind = lambda d: "i" if d.kind in "iu" else d.kind  # noqa: E731
+    return None if kind(da) == kind(db) else f"dtype {da} vs {db}"
+
+
+def _holds(result: Any, out: np.ndarray) -> bool | None:
+    """Whether ``result`` hands back ``out`` (itself or a view of all of it); None when it returns no array."""
+    arrays = [v for _, v in leaves(result) if isinstance(v, np.ndarray)]
+    if not arrays:
+        return None
+    return any(a is out or (a.size == out.size and np.shares_memory(a, out)) for a in arrays)
+
+
+def _compare(label: str, a: Any, b: Any, atol: float, report: Equivalence, sums: list[float]) -> None:
+    """Compare one leaf pair into ``report`` (problems) and ``sums`` (sum of |diff|, count beyond atol, count)."""
+    if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
+        if not ((a is None and b is None) or (isinstance(a, str) and isinstance(b, str) and a == b)):
+            report.problems.append(f"{label} {a!r} != {b!r}"[:300])
+        return
+    dtype = _dtype_problem(a, b)
+    if dtype:
+        report.problems.append(f"{label} {dtype}")
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        report.problems.append(f"{label} shape {a.shape} vs {b.shape}")
+        return
+    fa, fb = a.astype(np.float64), b.astype(np.float64)
+    d = np.where(np.isnan(fa) & np.isnan(fb), 0.0, np.abs(fa - fb))
+    if d.size:
+        report.max_abs = max(report.max_abs, float(np.nanmax(np.where(np.isnan(d), np.inf, d))))
+        sums[0] += float(d.sum())
+        sums[1] += int((d > atol).sum())
+        sums[2] += d.size
+
+
 def equivalence(reference_fn: Callable[..., Any], candidate_fn: Callable[..., Any], inputs: Iterable[Any],
-                tolerance: Any = 0.0, repeats: int = 5) -> Equivalence:
-    """Call both functions on every case of ``inputs`` and compare their results leaf by leaf.
+                tolerance: Any = 0.0, repeats: int = 5,
+                clock: Callable[[], float] = time.perf_counter) -> Equivalence:
+    """Call both functions on every case of ``inputs`` and compare their results leaf by leaf: values within
+    ``tolerance``, and the same shapes and dtypes (a float64 result where the reference gives uint8 is a
+    difference even when the values agree).
 
     ``tolerance``: a number (max abs difference allowed per element) or an object with ``atol`` and
     ``mean_atol`` (e.g. :class:`sightspeed.kernels.Tolerance`). Each function also gets its own check that it
-    left its inputs as it found them. With ``repeats`` > 0 both are timed (after one untimed call each, so JIT
-    compiles and caches warm up outside the timing) and the report carries the speed ratio.
+    left its inputs as it found them. A case with an ``out=`` array gives each function its own copy of it, and
+    a function that ignores it is reported: one that returns arrays none of which is ``out``, or leaves ``out``
+    as it was where the reference wrote it; one that returns no array is judged by what it wrote into ``out``.
+    With ``repeats`` > 0 both are timed with ``clock`` (after one untimed call each, so JIT compiles and caches
+    warm up outside the timing) and the report carries the speed ratio.
     """
     report = Equivalence(tolerance=tolerance)
     atol, _ = _limits(tolerance)
-    total = diff_sum = beyond = 0
+    sums = [0.0, 0, 0]  # sum of |diff|, elements beyond atol, elements compared
     ref_times, cand_times = [], []
     for index, item in enumerate(inputs):
         case = Case.of(item)
         report.cases += 1
-        results = []
+        results, outs, holds, written = [], [], [], []
         for name, fn in (("reference", reference_fn), ("candidate", candidate_fn)):
             call = _own_out(case)
             before = _snapshot(call)
-            results.append(fn(*call.args, **call.kwargs))
+            result = fn(*call.args, **call.kwargs)
+            results.append(result)
             for (p, old), (_, new) in zip(before, leaves((call.args, call.kwargs))):
                 if p.endswith("['out']"):
                     continue  # the one argument a function is meant to write
                 if isinstance(old, np.ndarray) and not np.array_equal(old, new, equal_nan=True):
                     report.problems.append(f"case {index}: the {name} modified its input {p}")
+            out = call.kwargs.get("out")
+            if isinstance(out, np.ndarray):
+                outs.append(out)
+                holds.append(_holds(result, out))
+                written.append(not np.array_equal(out, case.kwargs["out"], equal_nan=True))
+                if holds[-1] is False:
+                    report.problems.append(f"case {index}: the {name} ignored out=: it returned a new array, "
+                                           f"not the out it was given")
+        if outs:
+            if written[0] and not written[1]:
+                report.problems.append(f"case {index}: the candidate left out= unwritten")
+            if holds[0] is None and holds[1] is None:  # both answer through out alone: that is the result
+                _compare(f"case {index}: out=", outs[0], outs[1], atol, report, sums)
         want, got = (leaves(r) for r in results)
         if len(want) != len(got):
             report.problems.append(f"case {index}: {len(want)} result leaves vs {len(got)}")
             continue
         for (path, a), (_, b) in zip(want, got):
-            if isinstance(a, str) or isinstance(b, str) or a is None or b is None:
-                if a != b:
-                    report.problems.append(f"case {index}: {path} {a!r} != {b!r}")
-                continue
-            a, b = np.asarray(a), np.asarray(b)
-            if a.shape != b.shape:
-                report.problems.append(f"case {index}: {path} shape {a.shape} vs {b.shape}")
-                continue
-            d = np.abs(a.astype(np.float64) - b.astype(np.float64))
-            d = np.where(np.isnan(a.astype(np.float64)) & np.isnan(b.astype(np.float64)), 0.0, d)
-            if d.size:
-                report.max_abs = max(report.max_abs, float(np.nanmax(np.where(np.isnan(d), np.inf, d))))
-                diff_sum += float(d.sum())
-                beyond += int((d > atol).sum())
-                total += d.size
+            _compare(f"case {index}: {path}", a, b, atol, report, sums)
         if repeats > 0:
-            ref_times.append(_time(reference_fn, case, repeats))
-            cand_times.append(_time(candidate_fn, case, repeats))
+            ref_times.append(_time(reference_fn, case, repeats, clock))
+            cand_times.append(_time(candidate_fn, case, repeats, clock))
+    diff_sum, beyond, total = sums
     report.mean_abs = diff_sum / total if total else 0.0
     report.mismatch_fraction = beyond / total if total else 0.0
     if repeats > 0 and ref_times:

@@ -16,3 +16,16 @@ def sample_names() -> list[str]:
 def sample_paths(quiet: bool = False) -> list[str]:
     """Local paths of the sample photos (fetching any that are missing)."""
     return [str(fetch(name, quiet=quiet)) for name in sample_names()]
+
+
+def local_sample_paths() -> list[str]:
+    """The sample photos already on this machine (installed with their package, or cached); never downloads."""
+    from .errors import SightspeedError
+
+    paths = []
+    for name in sample_names():
+        try:
+            paths.append(str(fetch(name, download=False)))
+        except SightspeedError:
+            pass
+    return paths

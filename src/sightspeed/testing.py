@@ -15,7 +15,8 @@ from .equivalence import Equivalence, equivalence
 def assert_equivalent(reference_fn: Callable[..., Any], candidate_fn: Callable[..., Any], inputs: Iterable[Any],
                       tolerance: Any = 0.0) -> Equivalence:
     """Fail (AssertionError with the full report) unless ``candidate_fn`` agrees with ``reference_fn`` on every
-    input within ``tolerance`` and neither modifies its inputs. Times nothing: unit tests assert no speeds."""
+    input within ``tolerance`` with the same shapes and dtypes, neither modifies its inputs and neither ignores an
+    ``out=`` it was given. Times nothing: unit tests assert no speeds."""
     report = equivalence(reference_fn, candidate_fn, inputs, tolerance, repeats=0)
     if not report.ok:
         raise AssertionError(str(report))

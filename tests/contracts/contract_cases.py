@@ -35,8 +35,25 @@ def preprocess(rng):
     yield Case((img, (32, 32)), dict(IMAGENET, out=np.zeros((1, 3, 32, 32), np.float32)))
     frame = image(rng, 300, 400)
     yield Case((frame[37:277, 11:331], (224, 224)), dict(IMAGENET))  # a ROI: pixels contiguous, rows not
+    # ``out`` a slot of a wider, zero-padded batch (the OCR task's crops): only that slot's pixels are written
+    batch = np.zeros((3, 3, 48, 352), np.float32)
+    yield Case((image(rng, 31, 420), (300, 48)), dict(mean=(0.5,) * 3, std=(0.5,) * 3, swap_rb=False,
+                                                       out=batch[1:2, :, :, :300]))
+    yield Case((strided(image(rng, 20, 50), rng), (120, 48)), dict(out=batch[2:3, :, :, 7:127]))
     for (h, w), size in [((9, 2), (5, 7)), ((6, 5), (3, 3)), ((1, 9), (4, 2)), ((8, 1), (3, 4))]:  # tiny edges
         yield Case((image(rng, h, w), size), dict(IMAGENET))
+    # NHWC (TFLite models: the portrait task's detector and segmenter), whole frames and ROI views
+    for (h, w), size in [((90, 160), (32, 32)), ((300, 400), (256, 256)), ((7, 5), (12, 9))]:
+        img = image(rng, h, w)
+        yield Case((img, size), dict(layout="nhwc"))  # [0, 1], RGB
+        yield Case((strided(img, rng), size), dict(scale=2 / 255, mean=(1, 1, 1), layout="nhwc"))  # [-1, 1]
+        yield Case((img[1:-1, 2:], size), dict(IMAGENET, swap_rb=False, layout="nhwc",
+                                                 out=np.zeros((1, size[1], size[0], 3), np.float32)))
+        wide = np.zeros((1, size[1] + 2, size[0] + 4, 3), np.float32)
+        same = image(rng, size[1], size[0])  # already the model's size (a letterboxed canvas): no resample
+        yield Case((same, size), dict(layout="nhwc", scale=2 / 255, mean=(1, 1, 1)))
+        yield Case((strided(same, rng), size), dict(IMAGENET))
+        yield Case((img, size), dict(layout="nhwc", out=wide[:, 1:-1, 2:-2]))  # a strided ``out``
 
 
 def letterbox(rng):
@@ -44,6 +61,16 @@ def letterbox(rng):
         img = image(rng, h, w)
         yield Case((img, size), {})
         yield Case((strided(img, rng), size), dict(color=0))
+    # area averaging (shrinking: integer and fractional spans; enlarging falls back to bilinear), grey too
+    for (h, w), size in [((512, 384), (128, 128)), ((270, 480), (128, 128)), ((100, 37), (64, 48)),
+                         ((20, 30), (128, 128))]:
+        img = image(rng, h, w)
+        yield Case((img, size), dict(color=0, interpolation="area"))
+        yield Case((strided(img, rng), size), dict(interpolation="area"))
+    yield Case((image(rng, 61, 83, 1)[..., 0], (32, 24)), dict(interpolation="area"))
+    frame = np.zeros((70, 90, 3), np.uint8)  # ``out`` a region of a bigger canvas
+    yield Case((image(rng, 50, 80), (64, 48)), dict(out=frame[5:53, 7:71]))
+    yield Case((image(rng, 90, 60), (64, 48)), dict(out=frame[20:68, 20:84], interpolation="area"))
 
 
 def crop_resize(rng):
@@ -53,6 +80,7 @@ def crop_resize(rng):
     yield Case((img, boxes, (32, 24)), {})
     yield Case((strided(img, rng), boxes[:2], (48, 16)), {})
     yield Case((img, np.zeros((0, 4), np.float32), (8, 8)), {})
+    yield Case((img, boxes[:3], (20, 12)), dict(out=np.zeros((4, 16, 24, 3), np.uint8)[1:, 2:-2, 1:-3]))
 
 
 def composite(rng):
@@ -75,6 +103,11 @@ def feather_mask(rng):
         prob = np.clip(prob + rng.normal(0, 0.05, prob.shape).astype(np.float32), 0, 1)
         yield Case((prob, size, sigma), {})
         yield Case((strided(prob, rng), size, sigma), {})
+        # one sigma per axis: a square model map stretched to a tall ROI (the portrait task), or one axis unblurred
+        for pair in [(sigma, sigma * 0.5 + 0.3), (0.0, 1.2)]:
+            yield Case((prob, size, pair), {})
+            yield Case((strided(prob, rng), size, pair), {})
+        yield Case((prob, size, sigma), dict(out=np.zeros((size[1] + 3, size[0] + 5), np.uint8)[2:-1, 1:-4]))
 
 
 def random_boxes(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -104,6 +137,8 @@ def db_bitmap(rng):
         yield Case((prob,), dict(thresh=0.3))
         yield Case((strided(prob, rng),), dict(thresh=0.5))
         yield Case((prob.astype(np.float64),), dict(thresh=0.3))
+    prob = rng.random((40, 50)).astype(np.float32)
+    yield Case((prob,), dict(out=np.zeros((44, 60), np.uint8)[2:-2, 3:-7]))
 
 
 def quads(rng, n: int, w: int, h: int) -> np.ndarray:

@@ -26,6 +26,8 @@ BAD = {
         ((img(40, 60), (16, 0)), {}, "size"),
         ((img(40, 60), (16, 16)), dict(out=np.zeros((1, 3, 8, 8), np.float32)), "out"),
         ((img(40, 60), (16, 16)), dict(std=(1.0, 0.0, 1.0)), "std"),
+        ((img(40, 60), (16, 16)), dict(layout="chw"), "layout"),
+        ((img(40, 60), (16, 16)), dict(layout="nhwc", out=np.zeros((1, 3, 16, 16), np.float32)), "out"),
     ],
     "composite": [
         ((img(50, 50), img(40, 40), img(50, 50, 0)), {}, "does not fit"),
@@ -39,6 +41,7 @@ BAD = {
     "letterbox": [
         ((img(40, 60, dtype=np.float32), (32, 32)), {}, "image"),
         ((img(40, 60), (32, 32)), dict(out=img(16, 16)), "out"),
+        ((img(40, 60), (32, 32)), dict(interpolation="cubic"), "interpolation"),
     ],
     "crop_resize": [
         ((img(40, 60), np.array([[0, 0, 10, 10]], np.float32), (32, 16)), dict(out=np.zeros((1, 4, 4, 3), U8)),
@@ -48,6 +51,8 @@ BAD = {
     "feather_mask": [
         ((np.zeros((8, 8), np.float32), (20, 10), 1.0), dict(out=img(5, 5, 0)), "out"),
         ((np.zeros((2, 8, 8), np.float32), (20, 10), 1.0), {}, "prob"),
+        ((np.zeros((8, 8), np.float32), (20, 10), (1.0, -1.0)), {}, "sigma"),
+        ((np.zeros((8, 8), np.float32), (20, 10), (1.0, 1.0, 1.0)), {}, "sigma"),
     ],
     "nms": [((np.zeros((10, 4), np.float32), np.zeros(5)), {}, "scores")],
     "weighted_nms": [((np.zeros((10, 4), np.float32), np.zeros((10, 1))), {}, "scores")],

@@ -85,15 +85,29 @@ def test_letterbox_points_map_back(w, h, dw, dh, px, py):
     np.testing.assert_allclose(corner, np.array(g.pad) + g.size, atol=1e-6)
 
 
+@pytest.mark.parametrize("interpolation", ["linear", "area"])
 @pytest.mark.parametrize("backend", backends_of("letterbox"))
 @SETTINGS
 @given(w=st.integers(1, 200), h=st.integers(1, 200), value=st.integers(0, 255))
-def test_letterbox_of_a_flat_image_is_flat_inside_and_padded_outside(backend, w, h, value):
+def test_letterbox_of_a_flat_image_is_flat_inside_and_padded_outside(backend, interpolation, w, h, value):
     img = np.full((h, w, 3), value, np.uint8)
-    out = kernels.letterbox(img, (64, 48), color=114, backend=backend)
+    out = kernels.letterbox(img, (64, 48), color=114, backend=backend, interpolation=interpolation)
     g = kernels.Letterbox.fit((w, h), (64, 48))
     (x, y), (nw, nh) = g.pad, g.size
     assert (out[y:y + nh, x:x + nw] == value).all()
     pad = np.ones(out.shape[:2], bool)
     pad[y:y + nh, x:x + nw] = False
     assert (out[pad] == 114).all()
+
+
+@SETTINGS
+@given(n_in=st.integers(1, 400), n_out=st.integers(1, 400))
+def test_area_weights_cover_each_source_pixel_once(n_in, n_out):
+    """Shrinking by area: each output pixel averages (rows sum to 1) and each source pixel is spent exactly once."""
+    from sightspeed.kernels.resize import area_weights
+
+    if n_out > n_in:
+        n_in, n_out = n_out, n_in
+    w = area_weights(n_in, n_out)
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(w.sum(axis=0), n_out / n_in, atol=1e-9)

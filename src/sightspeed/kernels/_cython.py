@@ -4,12 +4,11 @@ it). Imported only when a cython kernel is asked for."""
 from __future__ import annotations
 
 import functools
-import os
 from typing import Sequence
 
 import numpy as np
 
-from ..pipeline.threads import quiet_pools
+from ..cores import quiet_pools, threads_here
 
 quiet_pools()  # before libgomp starts: its idle workers would otherwise spin on the cores the other pools need
 
@@ -19,13 +18,12 @@ from .composite import roi_views  # noqa: E402
 from .preprocess import affine, check_preprocess, output_for, resize_then  # noqa: E402
 from .resize import sample_positions  # noqa: E402
 
-THREADS = max(1, min(2, os.cpu_count() or 1))
 ONE = 1 << 14  # the horizontal weights' fixed point: w0 + w1 == ONE, exact int32 sums in pmaddwd
 
 
 def _normalize(small: np.ndarray, out: np.ndarray, a: np.ndarray, b: np.ndarray, swap: bool) -> None:
     """OpenCV's SIMD uint8 resize into scratch, then one fused Cython pass: swap, scale, shift, HWC -> CHW."""
-    kernels_cy.normalize_chw(small, out, a, b, swap, THREADS)
+    kernels_cy.normalize_chw(small, out, a, b, swap, threads_here())
 
 
 _resize_then_normalize = resize_then(_normalize)
@@ -58,19 +56,19 @@ def sampling(w_in: int, h_in: int, w_out: int, h_out: int) -> tuple[np.ndarray, 
 @self_checked
 def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-               out: np.ndarray | None = None) -> np.ndarray:
+               out: np.ndarray | None = None, layout: str = "nchw") -> np.ndarray:
     """One fused pass per output row: bilinear taps (AVX2 eight pixels a step, or SSSE3 four, where the CPU has
-    them), swap, scale, shift, CHW. Frames narrower than 2 pixels, or with pixels not contiguous within a row,
-    take OpenCV's resize then the fused normalise pass."""
-    check_preprocess(image, size, mean, std, scale, swap_rb, out)
-    out = output_for(size, out)
+    them), swap, scale, shift, CHW. Frames narrower than 2 pixels, with pixels not contiguous within a row, or an
+    NHWC output take OpenCV's resize then the normalise pass (strided writes for NHWC)."""
+    check_preprocess(image, size, mean, std, scale, swap_rb, out, layout)
+    out = output_for(size, out, layout)
     h_in, w_in = image.shape[:2]
-    if w_in < 2 or image.strides[1:] != (3, 1) or out.strides[3] != 4:
-        return _resize_then_normalize(image, size, mean, std, scale, swap_rb, out)
+    if w_in < 2 or image.strides[1:] != (3, 1) or layout != "nchw" or out.strides[3] != 4:
+        return _resize_then_normalize(image, size, mean, std, scale, swap_rb, out, layout)
     ofs, wx, n_simd, y0, y1, wy = sampling(w_in, h_in, size[0], size[1])
     a, b = affine(mean, std, scale)
     kernels_cy.resize_normalize_chw(image, out[0], ofs, wx, y0, y1, wy, a, b, swap_rb, n_simd, kernels_cy.SIMD,
-                                    THREADS)
+                                    threads_here())
     return out
 
 
@@ -78,5 +76,5 @@ def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] =
 def composite(fg: np.ndarray, bg: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None,
               offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     out, bg_roi, out_roi = roi_views(fg, bg, mask, out, offset)
-    kernels_cy.blend(fg, bg_roi, mask, out_roi, THREADS)
+    kernels_cy.blend(fg, bg_roi, mask, out_roi, threads_here())
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..pipeline.threads import quiet_pools
+from ..cores import quiet_pools, threads_here
 
 quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead of spinning
 
@@ -36,15 +36,22 @@ def _parallel() -> Iterator[None]:
     """Around every parallel kernel call: numba's workqueue threading layer (what numba falls back to without
     OpenMP or TBB) aborts the process when two Python threads enter parallel code at once, as pipeline workers do;
     then the calls take turns. OpenMP and TBB are thread-safe and run concurrently."""
+    # numba's thread count is per calling thread: the stage's share of the run's core budget (cores.threads_here),
+    # set for the call and restored after it
+    before = get_num_threads()
+    numba.set_num_threads(max(1, min(threads_here(), numba.config.NUMBA_NUM_THREADS)))
     try:
         safe = numba.threading_layer() in ("omp", "tbb")
     except ValueError:  # no parallel region has run yet, so the layer is not chosen yet
         safe = False
-    if safe:
-        yield
-    else:
-        with _LOCK:
+    try:
+        if safe:
             yield
+        else:
+            with _LOCK:
+                yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @njit(parallel=True, fastmath=True, **_JIT)

@@ -169,9 +169,9 @@ _PICKS: dict[str, str] | None = None
 
 
 def picks_path():
-    from ..profiling.machine import cache_path
+    from ..host import cache_dir
 
-    return cache_path().with_name("kernel_picks.json")
+    return cache_dir() / "kernel_picks.json"
 
 
 def measured_picks() -> dict[str, str]:
@@ -180,7 +180,7 @@ def measured_picks() -> dict[str, str]:
     if _PICKS is None:
         _PICKS = {}
         try:
-            from ..profiling.machine import fingerprint
+            from ..host import fingerprint
 
             saved = json.loads(picks_path().read_text())
             if saved.get("fingerprint") == fingerprint():
@@ -192,7 +192,7 @@ def measured_picks() -> dict[str, str]:
 
 def save_picks(picks: dict[str, str]) -> str:
     global _PICKS
-    from ..profiling.machine import fingerprint
+    from ..host import fingerprint
 
     path = picks_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,8 +14,8 @@ from array_api_compat import array_namespace
 
 from .checks import self_checked
 from .composite import check_composite
-from .feather import gaussian_taps, reflect101
-from .resize import Letterbox, sample_positions
+from .feather import gaussian_taps, reflect101, sigmas
+from .resize import Letterbox, area_weights, sample_positions, uses_area
 
 
 def _bilinear(xp: Any, img: Any, sx: np.ndarray, sy: np.ndarray) -> Any:
@@ -55,7 +55,7 @@ def _put(result: Any, out: Any) -> Any:
 
 def preprocess(image: Any, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-               out: Any = None) -> Any:
+               out: Any = None, layout: str = "nchw") -> Any:
     xp = array_namespace(image)
     small = xp.astype(_to_uint8(xp, _resize(xp, image, size)), xp.float32)
     if swap_rb:
@@ -63,31 +63,45 @@ def preprocess(image: Any, size: tuple[int, int], mean: Sequence[float] = (0.0, 
     a = xp.asarray(np.float32(scale) / np.asarray(std, np.float32), dtype=xp.float32)
     b = xp.asarray(-np.asarray(mean, np.float32) / np.asarray(std, np.float32), dtype=xp.float32)
     x = small * a + b
-    return _put(xp.expand_dims(xp.permute_dims(x, (2, 0, 1)), axis=0), out)
+    return _put(xp.expand_dims(xp.permute_dims(x, (2, 0, 1)) if layout == "nchw" else x, axis=0), out)
 
 
-def letterbox(image: Any, size: tuple[int, int], color: int = 114, out: Any = None) -> Any:
+def _area(xp: Any, img: Any, size: tuple[int, int]) -> Any:
+    """Area-average shrink as two matrix products with the host-built weights (float32)."""
+    h, w = img.shape[:2]
+    wy = xp.asarray(area_weights(h, size[1]), dtype=xp.float32)
+    wx = xp.asarray(area_weights(w, size[0]), dtype=xp.float32)
+    rows = xp.tensordot(wy, xp.astype(img, xp.float32), axes=([1], [0]))  # (oh, w[, c])
+    cols = xp.tensordot(rows, wx, axes=([1], [1]))  # (oh[, c], ow)
+    return xp.permute_dims(cols, (0, 2, 1)) if img.ndim == 3 else cols
+
+
+def letterbox(image: Any, size: tuple[int, int], color: int = 114, out: Any = None,
+              interpolation: str = "linear") -> Any:
     xp = array_namespace(image)
     g = Letterbox.fit((image.shape[1], image.shape[0]), size)
     (px, py), (nw, nh) = g.pad, g.size
     canvas = xp.full((size[1], size[0]) + tuple(image.shape[2:]), color, dtype=xp.uint8)
-    canvas[py:py + nh, px:px + nw, ...] = _to_uint8(xp, _resize(xp, image, (nw, nh)))
+    resize = _area if uses_area(interpolation, g.src, g.size) else _resize
+    canvas[py:py + nh, px:px + nw, ...] = _to_uint8(xp, resize(xp, image, (nw, nh)))
     return _put(canvas, out)
 
 
-def _gaussian(xp: Any, x: Any, sigma: float) -> Any:
-    if sigma <= 0:
-        return x
-    k = gaussian_taps(sigma).astype(np.float32)
-    r = len(k) // 2
+def _gaussian(xp: Any, x: Any, sigma: float | tuple[float, float]) -> Any:
+    sx, sy = sigmas(sigma)
     h, w = x.shape
-    rows = xp.take(x, xp.asarray(reflect101(w, r)), axis=1)
-    acc = sum(float(k[i]) * rows[:, i:i + w] for i in range(len(k)))
-    cols = xp.take(acc, xp.asarray(reflect101(h, r)), axis=0)
-    return sum(float(k[i]) * cols[i:i + h, :] for i in range(len(k)))
+    if sx > 0:
+        k = gaussian_taps(sx).astype(np.float32)
+        rows = xp.take(x, xp.asarray(reflect101(w, len(k) // 2)), axis=1)
+        x = sum(float(k[i]) * rows[:, i:i + w] for i in range(len(k)))
+    if sy > 0:
+        k = gaussian_taps(sy).astype(np.float32)
+        cols = xp.take(x, xp.asarray(reflect101(h, len(k) // 2)), axis=0)
+        x = sum(float(k[i]) * cols[i:i + h, :] for i in range(len(k)))
+    return x
 
 
-def feather_mask(prob: Any, size: tuple[int, int], sigma: float, out: Any = None) -> Any:
+def feather_mask(prob: Any, size: tuple[int, int], sigma: float | tuple[float, float], out: Any = None) -> Any:
     xp = array_namespace(prob)
     blurred = _gaussian(xp, xp.astype(prob, xp.float32), sigma)
     return _put(_to_uint8(xp, _resize(xp, blurred, size) * 255.0), out)

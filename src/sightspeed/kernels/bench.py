@@ -111,7 +111,7 @@ def streamed(case: Case, cache: int | None = None, most: int = 16) -> list[Case]
     """Independent copies of ``case`` (arrays copied; an ``out`` that is one of the inputs stays that input) whose
     arrays together are at least twice ``cache`` (default: this machine's last-level cache), at most ``most``."""
     if cache is None:
-        from ..profiling.machine import last_level_cache
+        from ..host import last_level_cache
 
         cache = last_level_cache()
     count = max(2, min(most, math.ceil(2 * cache / max(footprint(case), 1))))
@@ -132,12 +132,8 @@ class Rotation:
 def bench(ops: list[str] | None = None, size: tuple[int, int] = (1920, 1080), repeats: int = 20,
           mem_bw: float | None = None, backends: list[str] | None = None, warm: bool = False) -> list[Row]:
     """Time every available backend of ``ops`` (default: all) on :func:`cases`; ``mem_bw`` in bytes/s is the
-    speed-of-light ceiling (default: this machine's measured all-core memory bandwidth). Inputs are
-    :func:`streamed` unless ``warm``."""
-    if mem_bw is None:
-        from ..profiling.machine import ceilings
-
-        mem_bw = float(ceilings()["mem_bw_all"])
+    speed-of-light ceiling, e.g. ``sightspeed.profiling.machine.ceilings()["mem_bw_all"]`` (None: no % SOL).
+    Inputs are :func:`streamed` unless ``warm``."""
     all_cases = cases(size)
     rows: list[Row] = []
     for name in ops or list(all_cases):
@@ -171,7 +167,7 @@ def bench(ops: list[str] | None = None, size: tuple[int, int] = (1920, 1080), re
                 t = np.array(times[row.backend]) * 1e3
                 row.median_ms, row.min_ms, row.max_ms = float(np.median(t)), float(t.min()), float(t.max())
                 row.gb_s = bc.bytes / (row.median_ms / 1e3) / 1e9
-                row.sol_pct = 100 * (bc.bytes / mem_bw) / (row.median_ms / 1e3)
+                row.sol_pct = 100 * (bc.bytes / mem_bw) / (row.median_ms / 1e3) if mem_bw else None
                 row.copies = len(inputs.copies)
     return rows
 

@@ -10,17 +10,30 @@ from ._registry import Op, Tolerance
 from .resize import resize_reference, to_uint8
 
 
-def check_feather(prob: np.ndarray, size: tuple[int, int], sigma: float, out: np.ndarray | None = None) -> None:
+def sigmas(sigma: float | tuple[float, float]) -> tuple[float, float]:
+    """(sigma_x, sigma_y) from one sigma for both axes or a pair."""
+    return (float(sigma[0]), float(sigma[1])) if isinstance(sigma, (tuple, list)) else (float(sigma), float(sigma))
+
+
+def check_feather(prob: np.ndarray, size: tuple[int, int], sigma: float | tuple[float, float],
+                  out: np.ndarray | None = None) -> None:
     checks.array("feather_mask", "prob", prob, ndim=2)
     checks.size("feather_mask", size)
-    if not sigma >= 0:
-        raise ValueError(f"feather_mask: sigma must be >= 0, got {sigma!r}")
+    if isinstance(sigma, (tuple, list)) and len(sigma) != 2 or not all(s >= 0 for s in sigmas(sigma)):
+        raise ValueError(f"feather_mask: sigma must be >= 0, or a pair (x, y) of them, got {sigma!r}")
     checks.out("feather_mask", out, (size[1], size[0]), np.uint8)
+
+
+def gaussian_size(sigma: float) -> int:
+    """OpenCV's kernel size for a float image and ``sigma`` (0: no blur, one tap)."""
+    return int(round(sigma * 4 * 2 + 1)) | 1 if sigma > 0 else 1
 
 
 def gaussian_taps(sigma: float) -> np.ndarray:
     """The normalised 1-D kernel OpenCV's GaussianBlur uses for a float image and ``sigma``."""
-    radius = int(round(sigma * 4 * 2 + 1)) | 1
+    if sigma <= 0:
+        return np.ones(1)
+    radius = gaussian_size(sigma)
     x = np.arange(radius) - (radius - 1) / 2
     k = np.exp(-(x**2) / (2 * sigma**2))
     return k / k.sum()
@@ -36,23 +49,22 @@ def reflect101(n: int, radius: int) -> np.ndarray:
     return np.where(i >= n, period - i, i)
 
 
-def gaussian_reference(x: np.ndarray, sigma: float) -> np.ndarray:
-    """Separable Gaussian blur in float64 with reflect-101 borders."""
-    if sigma <= 0:
-        return x.astype(np.float64)
-    k = gaussian_taps(sigma)
-    r = len(k) // 2
+def gaussian_reference(x: np.ndarray, sigma: float | tuple[float, float]) -> np.ndarray:
+    """Separable Gaussian blur in float64 with reflect-101 borders; ``sigma`` for both axes or (x, y); 0 = none."""
+    kx, ky = (gaussian_taps(s) for s in sigmas(sigma))
     h, w = x.shape
-    rows = x.astype(np.float64)[:, reflect101(w, r)]
-    rows = sum(k[i] * rows[:, i:i + w] for i in range(len(k)))
-    cols = rows[reflect101(h, r)]
-    return sum(k[i] * cols[i:i + h] for i in range(len(k)))
+    rx, ry = len(kx) // 2, len(ky) // 2
+    rows = x.astype(np.float64)[:, reflect101(w, rx)]
+    rows = sum(kx[i] * rows[:, i:i + w] for i in range(len(kx)))
+    cols = rows[reflect101(h, ry)]
+    return sum(ky[i] * cols[i:i + h] for i in range(len(ky)))
 
 
-def feather_reference(prob: np.ndarray, size: tuple[int, int], sigma: float,
+def feather_reference(prob: np.ndarray, size: tuple[int, int], sigma: float | tuple[float, float],
                       out: np.ndarray | None = None) -> np.ndarray:
-    """Blur ``prob`` (hxw float in [0, 1]) with a Gaussian of ``sigma`` (in its own pixels; 0 = none), resize it
-    bilinearly to ``size`` = (width, height), scale to 0..255 and round: an HxW uint8 mask in ``out``.
+    """Blur ``prob`` (hxw float in [0, 1]) with a Gaussian of ``sigma`` (in its own pixels; 0 = none; a pair
+    (sigma_x, sigma_y) when the map is stretched unevenly to ``size``), resize it bilinearly to ``size`` =
+    (width, height), scale to 0..255 and round: an HxW uint8 mask in ``out``.
 
     >>> feather_reference(np.ones((4, 4), np.float32), (8, 6), 1.0).shape
     (6, 8)
@@ -64,11 +76,19 @@ def feather_reference(prob: np.ndarray, size: tuple[int, int], sigma: float,
     return out
 
 
-def _feather_opencv(prob: np.ndarray, size: tuple[int, int], sigma: float,
+def opencv_blur(cv2, prob, sigma: float | tuple[float, float]):
+    """cv2.GaussianBlur with a sigma per axis, 0 = that axis untouched (OpenCV's own 0 means "same as x")."""
+    sx, sy = sigmas(sigma)
+    if sx <= 0 and sy <= 0:
+        return prob
+    return cv2.GaussianBlur(prob, (gaussian_size(sx), gaussian_size(sy)), sigmaX=sx or 1.0, sigmaY=sy or 1.0)
+
+
+def _feather_opencv(prob: np.ndarray, size: tuple[int, int], sigma: float | tuple[float, float],
                     out: np.ndarray | None = None) -> np.ndarray:
     import cv2
 
-    small = cv2.GaussianBlur(prob, (0, 0), sigma) if sigma > 0 else prob
+    small = opencv_blur(cv2, prob, sigma)
     small = cv2.convertScaleAbs(small, alpha=255.0)  # scale + round at model resolution: cheap
     if out is None:
         out = np.empty((size[1], size[0]), np.uint8)

@@ -29,6 +29,20 @@ def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def polygon_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two convex polygons given as (K, 2) corners, e.g. rotated text boxes (K = 4).
+
+    >>> polygon_iou(np.array([[0, 0], [2, 0], [2, 2], [0, 2]]), np.array([[1, 0], [3, 0], [3, 2], [1, 2]]))
+    0.3333333333333333
+    """
+    import cv2
+
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    inter, _ = cv2.intersectConvexConvex(a, b)
+    union = cv2.contourArea(a) + cv2.contourArea(b) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def nms_reference(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
     """Indices of the kept boxes, best score first: take the best remaining box, drop every box whose IoU with it
     is above ``iou_threshold``, repeat. Equal scores keep their input order.

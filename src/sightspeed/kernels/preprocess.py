@@ -1,5 +1,5 @@
-"""``preprocess``: HWC uint8 BGR frame -> a model's NCHW float32 input (resize, optional BGR->RGB, (x * scale -
-mean) / std), written into a preallocated output."""
+"""``preprocess``: HWC uint8 BGR frame -> a model's float32 input, NCHW (onnx) or NHWC (TFLite) (resize, optional
+BGR->RGB, (x * scale - mean) / std), written into a preallocated output."""
 
 from __future__ import annotations
 
@@ -20,28 +20,43 @@ def affine(mean: Sequence[float], std: Sequence[float], scale: float) -> tuple[n
 
 def check_preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                      std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-                     out: np.ndarray | None = None) -> None:
+                     out: np.ndarray | None = None, layout: str = "nchw") -> None:
     """ValueError naming the argument unless ``image`` is HxWx3 uint8 (a grey or float frame would otherwise come
     back as a blob of whatever the resize scratch held), ``size`` two positive ints, ``std`` without a zero, and
-    ``out`` None or (1, 3, height, width) float32."""
+    ``out`` None or float32 of the ``layout``'s shape: (1, 3, height, width) or (1, height, width, 3)."""
     checks.array("preprocess", "image (BGR; convert grey / BGRA / float frames first)", image, ndim=3,
                  dtype=np.uint8, channels=3)
     checks.size("preprocess", size)
     if len(mean) != 3 or len(std) != 3 or 0 in tuple(std):
         raise ValueError(f"preprocess: mean and std need 3 values each and no zero std, got {mean!r}, {std!r}")
-    checks.out("preprocess", out, (1, 3, size[1], size[0]), np.float32)
+    if layout not in LAYOUTS:
+        raise ValueError(f"preprocess: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    checks.out("preprocess", out, blob_shape(size, layout), np.float32)
 
 
-def output_for(size: tuple[int, int], out: np.ndarray | None) -> np.ndarray:
-    return np.empty((1, 3, size[1], size[0]), np.float32) if out is None else out
+LAYOUTS = ("nchw", "nhwc")
+
+
+def blob_shape(size: tuple[int, int], layout: str = "nchw") -> tuple[int, int, int, int]:
+    return (1, 3, size[1], size[0]) if layout == "nchw" else (1, size[1], size[0], 3)
+
+
+def output_for(size: tuple[int, int], out: np.ndarray | None, layout: str = "nchw") -> np.ndarray:
+    return np.empty(blob_shape(size, layout), np.float32) if out is None else out
+
+
+def planes(out: np.ndarray, layout: str) -> np.ndarray:
+    """``out``'s one image as (3, height, width): itself for NCHW, a strided view of the NHWC pixels otherwise (the
+    CHW kernels write either: they index by stride when the planes are not contiguous)."""
+    return out[0] if layout == "nchw" else out[0].transpose(2, 0, 1)
 
 
 def preprocess_reference(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                          std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-                         out: np.ndarray | None = None) -> np.ndarray:
+                         out: np.ndarray | None = None, layout: str = "nchw") -> np.ndarray:
     """Resize ``image`` (HxWx3 uint8, BGR) to ``size`` = (width, height) (bilinear, rounded to uint8 as a uint8
     resize does), swap to RGB when ``swap_rb``, map each level x to (x * scale - mean[c]) / std[c], and lay it out
-    as (1, 3, height, width) float32 in ``out``.
+    as float32 in ``out``: (1, 3, height, width) for ``layout="nchw"``, (1, height, width, 3) for ``"nhwc"``.
 
     >>> x = preprocess_reference(np.full((4, 4, 3), 255, np.uint8), (2, 2), mean=(0.5,) * 3, std=(0.5,) * 3)
     >>> x.shape, float(x.min()), float(x.max())
@@ -51,16 +66,20 @@ def preprocess_reference(image: np.ndarray, size: tuple[int, int], mean: Sequenc
     if swap_rb:
         small = small[:, :, ::-1]
     x = (small * scale - np.asarray(mean, np.float64)) / np.asarray(std, np.float64)
-    out = output_for(size, out)
-    out[0] = x.transpose(2, 0, 1)
+    out = output_for(size, out, layout)
+    out[0] = x.transpose(2, 0, 1) if layout == "nchw" else x
     return out
 
 
 def resized(image: np.ndarray, size: tuple[int, int], slot: str = "preprocess.small") -> np.ndarray:
-    """OpenCV's uint8 bilinear resize into this thread's scratch buffer (no fresh allocation per frame)."""
+    """OpenCV's uint8 bilinear resize into this thread's scratch buffer (no fresh allocation per frame); the image
+    itself when it already has ``size`` (e.g. a letterboxed canvas): the resample would be an exact copy."""
     import cv2
 
     from .scratch import SCRATCH
+
+    if image.shape[1] == size[0] and image.shape[0] == size[1]:
+        return image
 
     small = SCRATCH.array(slot, (size[1], size[0], 3))
     cv2.resize(image, size, dst=small, interpolation=cv2.INTER_LINEAR)
@@ -74,12 +93,12 @@ def resize_then(normalize: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndar
     @checks.self_checked
     def preprocess(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                    std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-                   out: np.ndarray | None = None) -> np.ndarray:
-        check_preprocess(image, size, mean, std, scale, swap_rb, out)  # compiled passes: no bounds checks
+                   out: np.ndarray | None = None, layout: str = "nchw") -> np.ndarray:
+        check_preprocess(image, size, mean, std, scale, swap_rb, out, layout)  # compiled passes: no bounds checks
         small = resized(image, size)
         a, b = affine(mean, std, scale)
-        out = output_for(size, out)
-        normalize(small, out[0], a, b, swap_rb)
+        out = output_for(size, out, layout)
+        normalize(small, planes(out, layout), a, b, swap_rb)
         return out
 
     preprocess.__doc__ = normalize.__doc__
@@ -88,20 +107,35 @@ def resize_then(normalize: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def _preprocess_opencv(image: np.ndarray, size: tuple[int, int], mean: Sequence[float] = (0.0, 0.0, 0.0),
                        std: Sequence[float] = (1.0, 1.0, 1.0), scale: float = 1 / 255, swap_rb: bool = True,
-                       out: np.ndarray | None = None) -> np.ndarray:
-    """cv2.resize, then blobFromImageWithParams: (x - mean / scale) * (scale / std) per channel, into ``out``."""
+                       out: np.ndarray | None = None, layout: str = "nchw") -> np.ndarray:
+    """cv2.resize, then blobFromImageWithParams: (x - mean / scale) * (scale / std) per channel, into ``out``
+    (NHWC: one numpy multiply-add over the resized pixels, channels reversed by a view when ``swap_rb``)."""
     import cv2
 
     small = resized(image, size)
+    if layout == "nhwc":
+        out = output_for(size, out, layout)
+        normalize_hwc(small, out[0], *affine(mean, std, scale), swap_rb)
+        return out
     a, _ = affine(mean, std, scale)  # mean and scale are applied after the swap, in output channel order
     level_mean = np.asarray(mean, np.float64) / scale
     params = cv2.dnn.Image2BlobParams(scalefactor=tuple(float(v) for v in a), size=size,
                                       mean=tuple(float(v) for v in level_mean), swapRB=swap_rb, ddepth=cv2.CV_32F)
     out = output_for(size, out)
+    if not out.flags.c_contiguous:  # OpenCV would write a strided ``out`` as if it were contiguous (and return it)
+        out[...] = cv2.dnn.blobFromImageWithParams(small, params)
+        return out
     result = cv2.dnn.blobFromImageWithParams(small, out, params)
-    if result is not out:  # OpenCV could not write into ``out`` (e.g. not contiguous)
+    if result is not out:
         out[...] = result
     return out
+
+
+def normalize_hwc(small: np.ndarray, out: np.ndarray, a: np.ndarray, b: np.ndarray, swap: bool) -> None:
+    """out[y, x, c] = small[y, x, c'] * a[c] + b[c] (c' = 2 - c when ``swap``), in float32."""
+    np.multiply(small[:, :, ::-1] if swap else small, a, out=out, casting="unsafe")
+    if b.any():
+        out += b
 
 
 def tolerance(backend: str, kwargs: dict) -> Tolerance:

@@ -1,5 +1,6 @@
 """Resampling ops: ``letterbox`` (resize keeping aspect into a padded canvas) and ``crop_resize`` (a batch of boxes
-cut out and resized to one size), on a plain bilinear reference that samples where OpenCV's INTER_LINEAR does."""
+cut out and resized to one size), on a plain bilinear reference that samples where OpenCV's INTER_LINEAR does, and
+(letterbox, shrinking) an area-average reference that weighs pixels as OpenCV's INTER_AREA does."""
 
 from __future__ import annotations
 
@@ -11,10 +12,16 @@ from . import checks
 from ._registry import Op, Tolerance
 
 
+INTERPOLATIONS = ("linear", "area")
+
+
 def check_letterbox(image: np.ndarray, size: tuple[int, int], color: int = 114,
-                    out: np.ndarray | None = None) -> None:
+                    out: np.ndarray | None = None, interpolation: str = "linear") -> None:
     checks.array("letterbox", "image", image, ndim=(2, 3), dtype=np.uint8)
     checks.size("letterbox", size)
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"letterbox: interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
+                         f"{interpolation!r}")
     checks.out("letterbox", out, (size[1], size[0]) + tuple(image.shape[2:]), np.uint8)
 
 
@@ -56,6 +63,28 @@ def resize_reference(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return bilinear(image, sample_positions(ow, 0, w, w), sample_positions(oh, 0, h, h))
 
 
+def area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in): how much of each source pixel falls in each output pixel's span of n_in / n_out source
+    pixels, divided by that span (rows sum to 1). For shrinking (n_out <= n_in)."""
+    span = n_in / n_out
+    edges = np.arange(n_out + 1) * span
+    j = np.arange(n_in)[None, :]
+    overlap = np.minimum(edges[1:, None], j + 1) - np.maximum(edges[:-1, None], j)
+    return np.clip(overlap, 0, None) / span
+
+
+def area_resize_reference(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Area-average shrink to ``size`` = (width, height) (OpenCV INTER_AREA's weights when shrinking), float64."""
+    h, w = image.shape[:2]
+    rows = np.tensordot(area_weights(h, size[1]), image.astype(np.float64), axes=(1, 0))  # (oh, w[, c])
+    return np.moveaxis(np.tensordot(rows, area_weights(w, size[0]), axes=(1, 1)), -1, 1)  # (oh, ow[, c])
+
+
+def uses_area(interpolation: str, src: tuple[int, int], size: tuple[int, int]) -> bool:
+    """``interpolation="area"`` averages areas only when shrinking on both axes; enlarging stays bilinear."""
+    return interpolation == "area" and size[0] <= src[0] and size[1] <= src[1]
+
+
 def to_uint8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(x), 0, 255).astype(np.uint8)
 
@@ -94,9 +123,10 @@ class Letterbox:
 
 
 def letterbox_reference(image: np.ndarray, size: tuple[int, int], color: int = 114,
-                        out: np.ndarray | None = None) -> np.ndarray:
+                        out: np.ndarray | None = None, interpolation: str = "linear") -> np.ndarray:
     """Resize ``image`` (HxWxC uint8) to fit ``size`` = (width, height) keeping its aspect, centred on a canvas
-    filled with ``color``; :meth:`Letterbox.fit` gives the geometry.
+    filled with ``color``; :meth:`Letterbox.fit` gives the geometry. ``interpolation``: "linear" (bilinear) or
+    "area" (each output pixel the mean of the source area it covers, when shrinking; bilinear when enlarging).
 
     >>> letterbox_reference(np.zeros((10, 20, 3), np.uint8), (8, 8))[:, 0, 0].tolist()
     [114, 114, 0, 0, 0, 0, 114, 114]
@@ -106,12 +136,13 @@ def letterbox_reference(image: np.ndarray, size: tuple[int, int], color: int = 1
         out = np.empty((size[1], size[0]) + image.shape[2:], np.uint8)
     out[...] = color
     (px, py), (nw, nh) = g.pad, g.size
-    out[py:py + nh, px:px + nw] = to_uint8(resize_reference(image, (nw, nh)))
+    resize = area_resize_reference if uses_area(interpolation, g.src, g.size) else resize_reference
+    out[py:py + nh, px:px + nw] = to_uint8(resize(image, (nw, nh)))
     return out
 
 
 def _letterbox_opencv(image: np.ndarray, size: tuple[int, int], color: int = 114,
-                      out: np.ndarray | None = None) -> np.ndarray:
+                      out: np.ndarray | None = None, interpolation: str = "linear") -> np.ndarray:
     import cv2
 
     g = Letterbox.fit((image.shape[1], image.shape[0]), size)
@@ -123,8 +154,8 @@ def _letterbox_opencv(image: np.ndarray, size: tuple[int, int], color: int = 114
     out[py:py + nh, :px] = color
     out[py:py + nh, px + nw:] = color
     inner = out[py:py + nh, px:px + nw]
-    resized = cv2.resize(image, (nw, nh), dst=inner if inner.flags.c_contiguous else None,
-                         interpolation=cv2.INTER_LINEAR)
+    flag = cv2.INTER_AREA if uses_area(interpolation, g.src, g.size) else cv2.INTER_LINEAR
+    resized = cv2.resize(image, (nw, nh), dst=inner if inner.flags.c_contiguous else None, interpolation=flag)
     if resized is not inner:
         inner[...] = resized
     return out
@@ -172,7 +203,7 @@ def _crop_resize_opencv(image: np.ndarray, boxes: np.ndarray, size: tuple[int, i
 
 # benchmarks/kernels.py, FHD -> 640x640: opencv 0.56 ms, opencl 10.8 (copies), array_api 16.7, numpy 43
 letterbox = Op("letterbox", letterbox_reference, default_order=("opencv", "numpy"))
-# OpenCV's INTER_LINEAR uses 11-bit fixed-point weights: within one level of the float reference.
+# OpenCV's INTER_LINEAR uses 11-bit fixed-point weights, INTER_AREA float32 ones: within one level of the reference.
 letterbox.check = check_letterbox
 letterbox.add("opencv", _letterbox_opencv, Tolerance(1))
 letterbox.add("opencl", "sightspeed.kernels._opencl:letterbox", Tolerance(1))

@@ -68,12 +68,10 @@ ENTRIES: dict[str, Entry] = {e.name: e for e in [
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("SIGHTSPEED_CACHE")
-    if env:
-        return Path(env)
-    from platformdirs import user_cache_dir
+    """``$SIGHTSPEED_CACHE``, else the user cache dir (:func:`sightspeed.host.cache_dir`)."""
+    from ..host import cache_dir as host_cache_dir
 
-    return Path(user_cache_dir("sightspeed"))
+    return host_cache_dir()
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:

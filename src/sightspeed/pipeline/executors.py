@@ -1,18 +1,23 @@
 """Executors: run a Pipeline over items, record a span per stage execution, yield items in input order.
 
-``Serial`` runs one stage at a time on one thread: simplest to read and to profile. ``Pipelined`` gives each stage
-its own worker threads joined by bounded queues, so decode of image n+1 overlaps the model on image n and the
-encode of image n-1; numpy, OpenCV, simplejpeg and the runtimes release the GIL in their heavy loops, so the stages
-really do run at once. Output order always equals input order.
+``Serial`` runs one stage at a time on one thread: simplest to read and to profile; each stage call may use every
+core of the budget. ``Pipelined`` gives each stage its own worker threads joined by bounded queues, so decode of
+image n+1 overlaps the model on image n and the encode of image n-1; numpy, OpenCV, simplejpeg and the runtimes
+release the GIL in their heavy loops, so the stages really do run at once. Output order always equals input order.
+
+Both take their cores from the run's :class:`~sightspeed.cores.CoreBudget`: :meth:`plan` splits it into
+``workers x threads`` per stage, and every stage call holds its ``threads`` core tokens while it runs, so the
+threads at work never outnumber the budget's cores (unless the budget says ``oversubscribe``).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 
+from ..cores import CoreBudget, Share, use_threads
 from ..errors import InputError
 from ..profiling import counters
 from ..profiling.session import Session
@@ -30,23 +35,38 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def run_stage(stage: Stage, items: list[Item], session: Session) -> None:
-    """Run ``stage`` on the items that have not failed; a span per call; a failure marks only its item."""
+def run_stage(stage: Stage, items: list[Item], session: Session, budget: CoreBudget | None = None,
+              threads: int = 1) -> None:
+    """Run ``stage`` on the items that have not failed; a span per call; a failure marks only its item. Each call
+    holds ``threads`` cores of ``budget`` (a ``kind="core"`` span records a wait for them)."""
     live = [i for i in items if i.ok]
     if not live:
         return
-    if stage.batchable:
-        _timed_call(stage, live, session)
-    else:
-        for item in live:
-            _timed_call(stage, [item], session)
+    for batch in ([live] if stage.batchable else [[i] for i in live]):
+        if budget is None:
+            with use_threads(threads):
+                _timed_call(stage, batch, session)
+            continue
+        asked = session.now()
+        with budget.hold(threads):
+            got = session.now()
+            if got - asked > 1e-4:
+                session.record(stage.name, asked, got, kind="core")
+            _timed_call(stage, batch, session)
+
+
+def prepare(stage: Stage, threads: int) -> None:
+    """The stage's untimed set-up (load and warm its model for this thread's share), on the calling thread."""
+    if stage.prepare is not None:
+        with use_threads(threads):
+            stage.prepare()
 
 
 def _timed_call(stage: Stage, batch: list[Item], session: Session) -> None:
     bytes_in = sum(i.nbytes() for i in batch)
     instruments = session.instruments
     outer = counters.begin()
-    start, cpu0 = session.now(), session.cpu_now()
+    start, cpu0 = session.now(), session.begin_cpu(stage.name)
     for ins in instruments:
         ins.begin(stage.name)
     error: BaseException | None = None
@@ -56,9 +76,9 @@ def _timed_call(stage: Stage, batch: list[Item], session: Session) -> None:
         error = exc
     for ins in reversed(instruments):
         ins.end(stage.name)
-    end, cpu = session.now(), session.cpu_now() - cpu0
+    end, cost = session.now(), session.end_cpu(cpu0)
     session.record(stage.name, start, end, items=len(batch), bytes_in=bytes_in,
-                   bytes_out=sum(i.nbytes() for i in batch), cpu=cpu, work=counters.end(outer))
+                   bytes_out=sum(i.nbytes() for i in batch), work=counters.end(outer), **cost)
     for ins in instruments:
         ins.resume()
     share = (end - start) / len(batch)
@@ -84,61 +104,107 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
+Split = dict[str, "Share | tuple[int, int]"]
+
+
 @dataclass
 class Serial:
-    """One thread, one stage at a time; batchable stages get ``batch_size`` items per call."""
+    """One thread, one stage at a time; batchable stages get ``batch_size`` items per call, and each call may use
+    every core of the budget (up to the stage's own ``threads`` cap)."""
 
     batch_size: int = 1
 
     def describe(self) -> dict[str, object]:
         return {"executor": "serial", "batch_size": self.batch_size, "workers": 1}
 
-    def run(self, pipeline: Pipeline, items: Iterable[Item], session: Session) -> Iterator[Item]:
+    def plan(self, pipeline: Pipeline, budget: CoreBudget) -> dict[str, Share]:
+        return {s.name: Share(1, min(s.threads or budget.cores, budget.cores)) for s in pipeline.stages}
+
+    def run(self, pipeline: Pipeline, items: Iterable[Item], session: Session, budget: CoreBudget | None = None,
+            on_ready: Callable[[], None] | None = None) -> Iterator[Item]:
+        budget = budget or _budget_for(self, pipeline)
+        for stage in pipeline.stages:
+            prepare(stage, budget.split[stage.name].threads)
+        if on_ready:
+            on_ready()
         for chunk in _chunks(items, self.batch_size):
             for stage in pipeline.stages:
-                run_stage(stage, chunk, session)
+                run_stage(stage, chunk, session, budget, budget.split[stage.name].threads)
             yield from chunk
 
 
 @dataclass
 class Pipelined:
-    """Every stage on its own worker threads (``workers`` each, capped by the stage's ``max_workers``), joined by
-    bounded queues of ``queue_size`` items. A batchable stage takes what is waiting, up to ``batch_size`` items, so
-    batches grow exactly when that stage is the bottleneck."""
+    """Every stage on its own worker threads, joined by bounded queues of ``queue_size`` items. A batchable stage
+    takes what is waiting, up to ``batch_size`` items, so batches grow exactly when that stage is the bottleneck.
 
-    workers: int = 2
+    The default split (``plan``) gives every stage one thread per call and ``workers`` workers (default: one per
+    core of the budget; capped by the stage's ``max_workers``): on few cores, stages running side by side on one
+    core each beat each stage using all cores in turn, since a model's second thread adds less than a second
+    core's worth (``benchmarks/budgets.py``). ``split`` overrides it per stage: ``{"detect": (1, 2)}`` is one
+    worker of two threads.
+    """
+
+    workers: int | None = None
     batch_size: int = 1
     queue_size: int = 4
+    split: Split = field(default_factory=dict)
 
     def describe(self) -> dict[str, object]:
         return {"executor": "pipelined", "batch_size": self.batch_size, "workers": self.workers,
                 "queue_size": self.queue_size}
 
-    def run(self, pipeline: Pipeline, items: Iterable[Item], session: Session) -> Iterator[Item]:
+    def plan(self, pipeline: Pipeline, budget: CoreBudget) -> dict[str, Share]:
+        unknown = sorted(set(self.split) - {s.name for s in pipeline.stages})
+        if unknown:
+            raise ValueError(f"split names no stage of this pipeline: {', '.join(unknown)}")
+        shares = {}
+        for s in pipeline.stages:
+            given = self.split.get(s.name)
+            if given is not None:
+                w, t = given if isinstance(given, tuple) else (given.workers, given.threads)
+                shares[s.name] = Share(s.workers_for(w), min(t, s.threads or t, budget.cores))
+            else:
+                shares[s.name] = Share(s.workers_for(self.workers or budget.cores), 1)
+        return shares
+
+    def run(self, pipeline: Pipeline, items: Iterable[Item], session: Session, budget: CoreBudget | None = None,
+            on_ready: Callable[[], None] | None = None) -> Iterator[Item]:
+        budget = budget or _budget_for(self, pipeline)
         stages = pipeline.stages
         queues: list[queue.Queue] = [queue.Queue(self.queue_size) for _ in range(len(stages) + 1)]
         failures: list[BaseException] = []
         stop = threading.Event()
-        threads = [threading.Thread(target=self._feed, args=(items, queues[0], failures, stop),
-                                    name="feed", daemon=True)]
+        ready = threading.Semaphore(0)
+        workers = []
         for k, stage in enumerate(stages):
-            n = stage.workers_for(self.workers)
-            alive = [n]
+            share = budget.split[stage.name]
+            alive = [share.workers]
             lock = threading.Lock()
-            for w in range(n):
-                threads.append(threading.Thread(
+            for w in range(share.workers):
+                workers.append(threading.Thread(
                     target=self._work, name=f"{stage.name}-{w}", daemon=True,
-                    args=(stage, queues[k], queues[k + 1], session, alive, lock, failures, stop)))
-        for t in threads:
+                    args=(stage, share.threads, budget, ready, queues[k], queues[k + 1], session, alive, lock,
+                          failures, stop)))
+        feed = threading.Thread(target=self._feed, args=(items, queues[0], failures, stop), name="feed", daemon=True)
+        for t in workers:
             t.start()
         try:
+            for _ in workers:  # every worker has loaded and warmed its model before the clock starts
+                ready.acquire()
+            if failures:
+                raise failures[0]
+            if on_ready:
+                on_ready()
+            feed.start()
             yield from self._in_order(queues[-1], failures)
         finally:
             stop.set()
             for q in queues:  # unblock anyone still waiting so the threads can see `stop`
                 _drain(q)
-            for t in threads:
-                t.join(timeout=5)
+            for t in [feed, *workers]:
+                if t.is_alive():
+                    t.join(timeout=5)
 
     @staticmethod
     def _feed(items: Iterable[Item], out: queue.Queue, failures: list, stop: threading.Event) -> None:
@@ -152,9 +218,14 @@ class Pipelined:
         finally:
             out.put(_END)
 
-    def _work(self, stage: Stage, inq: queue.Queue, outq: queue.Queue, session: Session, alive: list[int],
-              lock: threading.Lock, failures: list, stop: threading.Event) -> None:
+    def _work(self, stage: Stage, threads: int, budget: CoreBudget, ready: threading.Semaphore, inq: queue.Queue,
+              outq: queue.Queue, session: Session, alive: list[int], lock: threading.Lock, failures: list,
+              stop: threading.Event) -> None:
         try:
+            try:
+                prepare(stage, threads)
+            finally:
+                ready.release()
             while not stop.is_set():
                 t_wait = session.now()
                 first = inq.get()
@@ -174,11 +245,12 @@ class Pipelined:
                 t_got = session.now()
                 if t_got - t_wait > 1e-4:
                     session.record(stage.name, t_wait, t_got, kind="wait")
-                run_stage(stage, batch, session)
+                run_stage(stage, batch, session, budget, threads)
                 for item in batch:
                     outq.put(item)
         except BaseException as exc:
             failures.append(exc)
+            stop.set()
         finally:
             with lock:
                 alive[0] -= 1
@@ -202,6 +274,29 @@ class Pipelined:
             raise failures[0]
         for index in sorted(waiting):  # only reached if indices were not contiguous
             yield waiting.pop(index)
+
+
+def parse_split(text: str) -> dict[str, tuple[int, int]]:
+    """``"detect=1x2,recognize=2x1"`` -> ``{"detect": (1, 2), "recognize": (2, 1)}`` (workers x threads).
+
+    >>> parse_split("detect=1x2, write=2x1")
+    {'detect': (1, 2), 'write': (2, 1)}
+    """
+    split = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        workers, _, threads = value.partition("x")
+        if not (name and workers.isdigit() and threads.isdigit() and int(workers) >= 1 and int(threads) >= 1):
+            raise ValueError(f"--split {part!r}: write STAGE=WORKERSxTHREADS, e.g. detect=1x2")
+        split[name.strip()] = (int(workers), int(threads))
+    return split
+
+
+def _budget_for(executor: Serial | Pipelined, pipeline: Pipeline) -> CoreBudget:
+    """Every core this process may use, split by ``executor`` (for callers that pass no budget)."""
+    budget = CoreBudget.for_process()
+    budget.split = executor.plan(pipeline, budget)
+    return budget
 
 
 def _drain(q: queue.Queue) -> None:

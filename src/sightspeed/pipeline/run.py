@@ -9,17 +9,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cores import CoreBudget, opencv_threads
 from ..errors import InputError
 from ..io import sources as sources_mod
 from ..io import video
 from ..io.pool import BufferPool
 from ..io.write import OutputNamer
+from ..profiling.cpu import CpuAccount, close_account
 from ..profiling.session import Session, StageInfo, machine_summary
 from .executors import Pipelined, Serial, describe
 from .item import Item
 from .stage import Pipeline
 from .standard import decode_stage, write_stage
-from .threads import per_stage_threads, set_opencv_threads
 
 
 @dataclass
@@ -61,10 +62,17 @@ def run(
     session: Session | None = None,
     pool: BufferPool | None = None,
     max_pixels: int | None = None,
+    cores: int | None = None,
+    oversubscribe: bool = False,
 ) -> RunResult:
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
     A pipeline without its own ``decode`` / ``write`` stage gets the standard ones (``max_pixels`` applies there).
+
+    ``cores`` is the run's core budget (default: every core this process may use); the executor splits it into
+    ``workers x threads`` per stage and no more threads work at once unless ``oversubscribe``. The split is in
+    ``session.stages`` (and the budget in ``session.config["cores"]``); OpenCV's process-wide thread count is the smallest stage
+    share during the run and restored after it.
 
     >>> import tempfile, numpy as np, simplejpeg
     >>> from sightspeed import Pipeline, Stage
@@ -81,36 +89,46 @@ def run(
     out.mkdir(parents=True, exist_ok=True)
     pool = pool or BufferPool()
     pipe = complete(pipeline, pool, max_pixels)
-    # Pipelined stages run at once, each on one core's worth of OpenCV; serial stages may use every core.
-    set_opencv_threads(1 if isinstance(executor, Pipelined) else per_stage_threads(1))
+    budget = CoreBudget.for_process(cores, oversubscribe)
+    budget.split = executor.plan(pipe, budget)
     srcs = sources_mod.expand(inputs, skip=out)
     if limit is not None:
         srcs = srcs[:limit]
-    session.stages = [StageInfo(s.name, s.batchable, s.threads, _workers(executor, s)) for s in pipe.stages]
+    session.stages = [StageInfo(s.name, s.batchable, budget.split[s.name].threads, budget.split[s.name].workers)
+                      for s in pipe.stages]
     session.machine = session.machine or machine_summary()
-    session.config.update({"pipeline": pipe.name, "inputs": len(srcs), **executor.describe(), **pipe.info})
+    session.config.update({"pipeline": pipe.name, "inputs": len(srcs), **executor.describe(), **pipe.info,
+                           "cores": budget.cores, "oversubscribe": oversubscribe})
     if on_start:
         on_start(len(srcs))
     namer = OutputNamer(out)
     result = RunResult(session, manifest=str(out / "manifest.jsonl"))
     sink = _Sink(result, pool, on_item)
-    started = time.perf_counter()
-    session.now()
+    own_account = session.enabled and session.account is None and session.cpu_clock is time.thread_time
+    if own_account:  # every thread's CPU, pool threads included, charged to the stages
+        session.account = CpuAccount(cores=budget.cores)
+    clock = {"started": time.perf_counter()}
+
+    def ready() -> None:  # models loaded and warmed on every worker: the run's clock starts here
+        if session.account is not None:
+            session.account.rebase()
+        clock["started"] = time.perf_counter()
+        session.now()
+
     try:
-        with open(result.manifest, "w") as manifest:
+        with opencv_threads(min(s.threads for s in budget.split.values())), \
+                open(result.manifest, "w") as manifest:
             sink.manifest = manifest
-            for item in executor.run(pipe, _items(srcs, namer, session), session):
+            for item in executor.run(pipe, _items(srcs, namer, session), session, budget, on_ready=ready):
                 sink.take(item)
             sink.finish_video()
     finally:
-        session.wall_s = time.perf_counter() - started
+        session.wall_s = time.perf_counter() - clock["started"]
+        if own_account:
+            close_account(session)
         pipe.close()
     session.counters.update({"ok": result.ok, "failed": result.failed})
     return result
-
-
-def _workers(executor: Serial | Pipelined, stage) -> int:
-    return stage.workers_for(executor.workers) if isinstance(executor, Pipelined) else 1
 
 
 def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session) -> Iterator[Item]:

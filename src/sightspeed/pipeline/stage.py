@@ -14,9 +14,11 @@ class Stage:
     """A named step of a pipeline.
 
     ``fn`` takes one :class:`Item` (or, when ``batchable``, a list of up to ``batch_size`` items) and updates it
-    in place. ``threads`` declares how many threads the step's own code uses inside one call (a model runtime's
-    intra-op pool, OpenCV); executors budget cores with it. ``max_workers`` caps how many calls may run at once in
-    the pipelined executor (1 for code that is not thread-safe; ``None`` for no cap).
+    in place. ``threads`` caps how many threads one call can use (1 for single-threaded code; ``None``: as many
+    as the executor's split gives it — a model runtime's intra-op pool, numba, OpenMP read their share from
+    :func:`sightspeed.cores.threads_here`). ``max_workers`` caps how many calls may run at once in the pipelined
+    executor (1 for code that is not thread-safe; ``None`` for no cap). ``prepare``, when given, runs once on each
+    worker thread, with that thread's share, before any item and outside timed regions (load and warm a model).
 
     >>> def grayscale(item): item.image = item.image.mean(axis=2)
     >>> Stage("gray", grayscale).name
@@ -26,13 +28,14 @@ class Stage:
     name: str
     fn: Callable[..., Any]
     batchable: bool = False
-    threads: int = 1
+    threads: int | None = None
     max_workers: int | None = None
+    prepare: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"stage name must be a plain word, got {self.name!r}")
-        if self.threads < 1 or (self.max_workers is not None and self.max_workers < 1):
+        if (self.threads is not None and self.threads < 1) or (self.max_workers is not None and self.max_workers < 1):
             raise ValueError(f"stage {self.name}: threads and max_workers must be >= 1")
 
     def workers_for(self, requested: int) -> int:

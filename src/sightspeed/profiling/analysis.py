@@ -12,10 +12,15 @@ the SOL time, except:
 
 A stage that runs with more than one thread (``StageInfo.threads``) is held to the all-cores ceilings.
 
-Contention: when the run kept the cores busy (the spans' CPU time is at least 75% of wall time x cores), a stage
-whose thread was off-CPU was mostly waiting for a core its sibling stages held, not for input. Then each stage is
-judged on its own CPU time (its ``service`` time: what it would take with a core to itself), and ``waiting`` is
-not used; the report says the cores were saturated.
+Contention: when the cores were busy while a stage ran (the process's CPU time during its spans is at least 75%
+of wall time x cores; sessions without that per-span reading use the whole run's), a stage that was off-CPU was
+mostly waiting for a core its sibling stages held, not for input. Then the stage is judged on its own CPU time
+(its ``service`` time: what it would take with the cores it asked for), and ``waiting`` is not used. When it also
+got clearly less CPU than its threads could use (under 80% of ``threads`` cores) and was preempted (at least
+``PREEMPTED_PER_S`` involuntary switches a second), it is ``oversubscribed``: more threads were runnable than
+there were cores — give it fewer threads, or the run a budget (``--cores``).
+
+A stage's CPU time counts its own thread and the runtime's pool threads that worked for it (profiling.cpu).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from .session import Session
 WAITING_CPU_RATIO = 0.5
 PYTHON_SOL = 0.05
 SATURATED = 0.75
+SHORT_OF_CPU = 0.8  # of the stage's threads
+PREEMPTED_PER_S = 20.0  # involuntary context switches a second: a runnable thread kept waiting for a core
 # work kind -> (ceiling for 1 thread, ceiling for all threads, bound name)
 WORK_CEILINGS = {
     "mem_bytes": ("mem_bw_1t", "mem_bw_all", "memory"),
@@ -59,6 +66,10 @@ class StageReport:
     wait_s: float = 0.0
     service_s: float = 0.0  # the stage's own time: wall time, or CPU time / threads when cores were contended
     contended: bool = False
+    saturation: float = 0.0  # how busy the cores were while it ran (1 = all of them)
+    preempted: int = 0  # involuntary context switches of its threads
+    faults: int = 0  # minor page faults of its threads
+    core_wait_s: float = 0.0  # waiting for a core of the run's budget
 
     @property
     def ms_per_item(self) -> float:
@@ -82,7 +93,7 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
     ceilings = ceilings if ceilings is not None else session.machine.get("ceilings", {})
     infos = {s.name: s for s in session.stages}
     summary = session.stage_summary()
-    contended = saturation(session) >= SATURATED
+    run_saturation = saturation(session)
     reports = []
     for name, st in summary.items():
         info = infos.get(name)
@@ -101,13 +112,16 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
                 times[kind] = amount / ceiling
                 bounds[kind] = bound
         total = st["total_s"]
+        busy = st.get("saturation") or run_saturation
+        contended = busy >= SATURATED
         service = min(total, st["cpu_s"] / threads) if contended and st["cpu_s"] else total
         sol = max(times.values(), default=0.0)
         pct = sol / service if service else 0.0
         hotspots = session.hotspots.get(name, [])
         report = StageReport(name, int(st["calls"]), int(st["items"]), total, st["cpu_s"], st["wall_share"],
                              moved, work, "-", sol, pct, times, hotspots, threads, info.workers if info else 1,
-                             st["wait_s"], service, contended)
+                             st["wait_s"], service, contended, busy, st.get("preempted", 0), st.get("faults", 0),
+                             st.get("core_wait_s", 0.0))
         report.bound = classify(report, bounds)
         reports.append(report)
     return reports
@@ -117,6 +131,9 @@ def classify(report: StageReport, bounds: dict[str, str]) -> str:
     """The bound of one stage (see the module docstring for the rules)."""
     if report.total_s <= 0:
         return "-"
+    if report.contended and report.cpu_ratio < SHORT_OF_CPU * report.threads \
+            and report.preempted >= PREEMPTED_PER_S * report.total_s:
+        return "oversubscribed"
     if not report.contended and report.cpu_s and report.cpu_ratio < WAITING_CPU_RATIO:
         disk = report.times_at_ceiling.get("disk_bytes", 0.0)
         return "io" if disk >= 0.1 * report.total_s else "waiting"
@@ -129,9 +146,16 @@ def classify(report: StageReport, bounds: dict[str, str]) -> str:
     return bounds[kind]
 
 
+def session_cores(session: Session) -> int:
+    """The cores the run had: its budget (``config["cores"]``), else the cores the process could use
+    (``machine["cpu"]["available_cores"]``, :mod:`sightspeed.host`), else what older sessions recorded."""
+    m = session.machine
+    return int(session.config.get("cores") or m.get("cpu", {}).get("available_cores") or
+               m.get("doctor", {}).get("cpu", {}).get("logical_cores") or m.get("cpu_count") or 1)
+
+
 def saturation(session: Session) -> float:
     """CPU time inside spans / (wall time x cores): near 1 when the run kept every core busy."""
-    cores = session.machine.get("doctor", {}).get("cpu", {}).get("logical_cores") or \
-        session.machine.get("cpu_count") or 1
+    cores = session_cores(session)
     cpu = sum(s.cpu for s in session.spans if s.kind == "run")
     return cpu / (session.wall_s * cores) if session.wall_s else 0.0

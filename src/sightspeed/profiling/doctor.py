@@ -1,20 +1,19 @@
 """What this machine and this Python can do: CPU, caches, SIMD, memory, OS, numpy's BLAS and thread pools, the
 OpenCV build, model runtimes and their devices, compilers, GPUs. Every probe is cheap and never fails the whole
-report: a probe that cannot answer says why."""
+report: a probe that cannot answer says why.
+
+The CPU, memory and OS sections are :func:`sightspeed.host.describe`'s, the one description of the machine."""
 
 from __future__ import annotations
 
 import importlib.metadata
-import os
-import platform
 import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "neon", "asimd", "sve")
+from .. import host
 
 
 def _try(probe: Callable[[], Any]) -> Any:
@@ -29,39 +28,6 @@ def _version(dist: str) -> str | None:
         return importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def cpu() -> dict[str, Any]:
-    info: dict[str, Any] = {"machine": platform.machine(), "logical_cores": os.cpu_count()}
-    if hasattr(os, "sched_getaffinity"):
-        info["usable_cores"] = len(os.sched_getaffinity(0))
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
-    info["model"] = model.group(1).strip() if model else platform.processor()
-    flags = re.search(r"^(flags|Features)\s*:\s*(.+)$", text, re.M)
-    have = set(flags.group(2).split()) if flags else set()
-    info["simd"] = [f for f in SIMD if f in have]
-    caches = {}
-    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
-        try:
-            level = (index / "level").read_text().strip()
-            kind = (index / "type").read_text().strip()
-            size = (index / "size").read_text().strip()
-            caches[f"L{level}{'d' if kind == 'Data' else 'i' if kind == 'Instruction' else ''}"] = size
-        except OSError:
-            continue
-    info["caches"] = caches
-    return info
-
-
-def memory() -> dict[str, Any]:
-    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    return {"total_gib": round(total / 2**30, 1)}
-
-
-def system() -> dict[str, Any]:
-    return {"os": platform.platform(), "python": platform.python_version(),
-            "implementation": platform.python_implementation()}
 
 
 def numpy_info() -> dict[str, Any]:
@@ -134,7 +100,11 @@ def gpus() -> list[dict[str, Any]] | dict[str, str]:
 
 
 def report() -> dict[str, Any]:
-    """Everything, as one JSON-able dict (embedded in every profiling session)."""
+    """Everything, as one JSON-able dict (what a Session's ``machine`` holds, with the ceilings): the host's
+    ``cpu``, ``memory``, ``system`` and ``fingerprint`` (:func:`sightspeed.host.describe`), then ``numpy``,
+    ``opencv``, ``runtimes``, ``compilers``, ``gpu``."""
+    sections = [(name, lambda name=name: host.describe()[name])
+                for name in ("cpu", "memory", "system", "fingerprint")]
     return {name: _try(probe) for name, probe in [
-        ("cpu", cpu), ("memory", memory), ("system", system), ("numpy", numpy_info), ("opencv", opencv),
-        ("runtimes", runtimes), ("compilers", compilers), ("gpu", gpus)]}
+        *sections, ("numpy", numpy_info), ("opencv", opencv), ("runtimes", runtimes), ("compilers", compilers),
+        ("gpu", gpus)]}

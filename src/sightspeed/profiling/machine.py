@@ -6,14 +6,14 @@ Methods (each the best of several repeats, on arrays far larger than the 32 MiB 
   add: 3), on 1 thread and on all cores at once (each thread its own arrays; numpy drops the GIL in these loops);
 - fp32: ``float32`` matmul of 2048x2048 (2 n^3 FLOPs), BLAS limited to 1 thread, then all threads (threadpoolctl);
 - file read: a fresh 256 MiB file, flushed and dropped from the page cache (posix_fadvise), read in 4 MiB blocks;
-- JPEG decode and encode: simplejpeg on a full-HD photo-like image (q90, 4:2:0), 1 thread, megapixels per second.
+- JPEG decode and encode: simplejpeg, 1 thread, pixels per second, on real photos (the built-in samples; a profile
+  re-measures them on a few of the run's own JPEGs), else on a synthetic full-HD image; ``jpeg_source`` says which.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import threading
 import time
@@ -22,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..cores import available
+from ..host import cache_dir
+from ..host import fingerprint as fingerprint  # the cache key; the host module describes the machine
+from ..host import last_level_cache as last_level_cache
 
 CEILINGS = {  # name -> (unit, what it bounds)
     "mem_bw_1t": ("B/s", "memory"),
@@ -42,24 +47,6 @@ def _best(fn: Callable[[], None], repeats: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
-
-
-def last_level_cache(default: int = 32 * 2**20) -> int:
-    """Bytes of the largest CPU cache (Linux sysfs; ``default`` where that is not readable). Data that fits in it
-    is not bound by the memory bandwidth, so benchmarks that claim a % of memory SOL must stream more than this.
-
-    >>> last_level_cache() > 0
-    True
-    """
-    sizes = []
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
-        try:
-            text = (index / "size").read_text().strip().upper()
-        except OSError:
-            continue
-        units = {"K": 2**10, "M": 2**20, "G": 2**30}
-        sizes.append(int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text))
-    return max(sizes, default=default)
 
 
 def memory_bandwidth(threads: int = 1, mib: int = 256, repeats: int = 5) -> float:
@@ -135,24 +122,45 @@ def _photo_like() -> np.ndarray:
     return (np.dstack([x / 8 % 256, y / 5 % 256, (x + y) / 12 % 256]) + noise).clip(0, 255).astype(np.uint8)
 
 
-def jpeg_decode(repeats: int = 10) -> float:
-    """Pixels per second simplejpeg decodes on one thread (a 1920x1080 photo-like JPEG, quality 90, 4:2:0)."""
+SYNTHETIC = "synthetic photo-like gradient (decodes faster than real photos: ~1.4x for simplejpeg)"
+
+
+def _jpegs(paths: list[str]) -> list[tuple[bytes, np.ndarray]]:
+    """(JPEG bytes q90 4:2:0 as files usually are, decoded BGR pixels) per image; a PNG is encoded to JPEG first."""
+    import cv2
     import simplejpeg
 
-    image = _photo_like()
-    data = simplejpeg.encode_jpeg(image, 90, "BGR", "420")
-    buffer = np.empty_like(image)
-    seconds = _best(lambda: simplejpeg.decode_jpeg(data, "BGR", buffer=buffer), repeats)
-    return image.shape[0] * image.shape[1] / seconds
+    out = []
+    for path in paths:
+        data = Path(path).read_bytes()
+        if simplejpeg.is_jpeg(data):
+            out.append((data, simplejpeg.decode_jpeg(data, "BGR")))
+        else:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is not None:
+                out.append((simplejpeg.encode_jpeg(image, 90, "BGR", "420"), image))
+    return out
 
 
-def jpeg_encode(repeats: int = 10) -> float:
-    """Pixels per second simplejpeg encodes on one thread (the same image, quality 90, 4:2:0)."""
+def jpeg_rates(paths: list[str] | None = None, repeats: int = 5, label: str = "real photos") -> dict[str, Any]:
+    """simplejpeg's decode and encode rates on one thread, pixels per second, on the images ``paths`` (real photos:
+    the built-in samples, or a few of a run's own images), else on a synthetic full-HD image. ``jpeg_source`` says
+    which (``"N <label>"``): codec speed depends on the content, and a gradient decodes ~1.4x faster than a photo.
+
+    Each image is the best of ``repeats``; the rate is all pixels over the sum of those bests.
+    """
     import simplejpeg
 
-    image = _photo_like()
-    seconds = _best(lambda: simplejpeg.encode_jpeg(image, 90, "BGR", "420"), repeats)
-    return image.shape[0] * image.shape[1] / seconds
+    images = _jpegs(paths) if paths else []
+    source = f"{len(images)} {label}" if images else ""
+    if not images:
+        image = _photo_like()
+        images, source = [(simplejpeg.encode_jpeg(image, 90, "BGR", "420"), image)], SYNTHETIC
+    pixels = sum(img.shape[0] * img.shape[1] for _, img in images)
+    decode = sum(_best(lambda d=data, b=np.empty_like(img): simplejpeg.decode_jpeg(d, "BGR", buffer=b), repeats)
+                 for data, img in images)
+    encode = sum(_best(lambda i=img: simplejpeg.encode_jpeg(i, 90, "BGR", "420"), repeats) for _, img in images)
+    return {"jpeg_decode": pixels / decode, "jpeg_encode": pixels / encode, "jpeg_source": source}
 
 
 def gpu_copy() -> dict[str, float] | None:
@@ -171,28 +179,33 @@ def gpu_copy() -> dict[str, float] | None:
     return {"h2d": host.nbytes / h2d, "d2h": host.nbytes / d2h}
 
 
-def measure(quick: bool = False) -> dict[str, Any]:
-    """Measure every ceiling now (~15 s; quick: one round, ~5 s).
+def measure(quick: bool = False, photos: list[str] | None = None) -> dict[str, Any]:
+    """Measure every ceiling now (~15 s; quick: one round, ~5 s); the JPEG codec ones on ``photos`` (see
+    :func:`jpeg_rates`).
 
     Each ceiling is the best of a few repeats within a round, and the measurement goes round all ceilings three
     times and keeps each one's median round: on a shared machine a neighbour's burst (or a lucky quiet moment)
     then moves one round of one ceiling, not the result.
     """
-    cores = os.cpu_count() or 1
+    cores = available()  # all the cores this process may use (affinity, cgroup quota)
     probes: dict[str, Callable[[], float]] = {
         "mem_bw_1t": lambda: memory_bandwidth(1, 256, 3),
         "mem_bw_all": lambda: memory_bandwidth(cores, 256, 3),
         "flops_1t": lambda: fp32_flops(1, 2048, 3),
         "flops_all": lambda: fp32_flops(None, 2048, 3),
         "disk_read": lambda: disk_read(256),
-        "jpeg_decode": lambda: jpeg_decode(5),
-        "jpeg_encode": lambda: jpeg_encode(5),
     }
-    rounds: dict[str, list[float]] = {name: [] for name in probes}
+    rounds: dict[str, list[float]] = {name: [] for name in [*probes, "jpeg_decode", "jpeg_encode"]}
+    source = ""
     for _ in range(1 if quick else 3):
         for name, probe in probes.items():
             rounds[name].append(probe())
+        codec = jpeg_rates(photos, repeats=5, label="real photos (the built-in samples)")
+        rounds["jpeg_decode"].append(codec["jpeg_decode"])
+        rounds["jpeg_encode"].append(codec["jpeg_encode"])
+        source = codec["jpeg_source"]
     result: dict[str, Any] = {name: float(np.median(values)) for name, values in rounds.items()}
+    result["jpeg_source"] = source
     gpu = gpu_copy()
     if gpu:
         result.update({"gpu_h2d": gpu["h2d"], "gpu_d2h": gpu["d2h"]})
@@ -201,27 +214,7 @@ def measure(quick: bool = False) -> dict[str, Any]:
     return result
 
 
-def fingerprint() -> str:
-    """What must not change for cached ceilings to hold: CPU model, core count, memory size, numpy."""
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = 0
-    try:
-        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        pass
-    return f"{model}|{os.cpu_count()}|{mem >> 30}GiB|numpy {np.__version__}"
-
-
 def cache_path() -> Path:
-    from ..models.zoo import cache_dir
-
     return cache_dir() / "machine.json"
 
 
@@ -236,13 +229,13 @@ def cached_ceilings() -> dict[str, Any] | None:
     return cached
 
 
-def ceilings(refresh: bool = False, quick: bool = True) -> dict[str, Any]:
+def ceilings(refresh: bool = False, quick: bool = True, photos: list[str] | None = None) -> dict[str, Any]:
     """Cached ceilings for this machine; measured (and cached) when missing, stale or ``refresh``."""
     cached = None if refresh else cached_ceilings()
     if cached is not None:
         return cached
     path = cache_path()
-    result = measure(quick=quick)
+    result = measure(quick=quick, photos=photos)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2))

@@ -49,7 +49,7 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
         session = self._session = _active
         if session is not None:
             self._outer = counters.begin()
-            self._t0, self._c0 = session.now(), session.cpu_now()
+            self._t0, self._c0 = session.now(), session.begin_cpu(self.name)
             for ins in session.instruments:
                 ins.begin(self.name)
         return self
@@ -60,12 +60,12 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
             return False
         for ins in reversed(session.instruments):
             ins.end(self.name)
-        end, cpu = session.now(), session.cpu_now() - self._c0
+        end, cost = session.now(), session.end_cpu(self._c0)
         if self.bytes:
             counters.add(mem_bytes=self.bytes)
         if self.flops:
             counters.add(flops=self.flops)
-        session.record(self.name, self._t0, end, items=self.items, cpu=cpu, work=counters.end(self._outer))
+        session.record(self.name, self._t0, end, items=self.items, work=counters.end(self._outer), **cost)
         for ins in session.instruments:
             ins.resume()
         self._session = None
@@ -97,6 +97,13 @@ def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(ma
     from .instruments import available_mirrors
 
     session = session or Session()
+    own_account = session.account is None and session.cpu_clock is time.thread_time
+    if own_account:  # every thread's CPU, pool threads included, charged to the stages (an injected clock: not)
+        from ..cores import available
+        from .cpu import CpuAccount, close_account
+
+        session.account = CpuAccount(cores=available())
+        session.account.rebase()
     prof = Hotspots() if hotspots else None
     session.instruments = ([prof] if prof else []) + (available_mirrors() if mirrors else [])
     with _lock:
@@ -116,6 +123,8 @@ def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(ma
         session.wall_s = session.wall_s or time.perf_counter() - started
         with _lock:
             _active = None
+        if own_account:
+            close_account(session)
         session.instruments = []
         if prof is not None:
             finish_hotspots(session, prof)

@@ -1,7 +1,7 @@
 """Session: what one run did, stage by stage, span by span. Round-trips to JSON.
 
-A span is one timed execution of a stage on a batch of items (``kind="run"``) or the time a worker waited for
-input (``kind="wait"``). Times are seconds from the session's own start (``t0`` of its clock), so a saved session
+A span is one timed execution of a stage on a batch of items (``kind="run"``), the time a worker waited for
+input (``kind="wait"``), or the time a ready call waited for a core of the run's budget (``kind="core"``). Times are seconds from the session's own start (``t0`` of its clock), so a saved session
 renders the same anywhere.
 """
 
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import threading
 import time
@@ -34,10 +33,14 @@ class Span:
     bytes_in: int = 0
     bytes_out: int = 0
     kind: str = "run"
-    cpu: float = 0.0  # CPU seconds this thread spent inside the span (wall minus this = waiting/contention)
+    # CPU seconds spent for the span: its own thread's plus its share of pool threads' (profiling.cpu)
+    cpu: float = 0.0
     # Work done, by kind, where the code declared it (profiling.counters.add): "flops", "mem_bytes" (bytes moved,
     # replacing the bytes_in + bytes_out estimate), "disk_bytes" (read from files), "jpeg_pixels" (decoded).
     work: dict[str, float] = field(default_factory=dict)
+    faults: int = 0  # minor page faults of the span's thread (fresh memory touched: a cost reused buffers avoid)
+    preempted: int = 0  # involuntary context switches of the span's thread (it was runnable, a core was not free)
+    saturation: float = 0.0  # the process's CPU during the span / (wall x cores): 1 = every core was busy
 
     @property
     def duration(self) -> float:
@@ -77,6 +80,7 @@ class Session:
     clock: Clock = field(default=time.perf_counter, repr=False, compare=False)
     cpu_clock: Clock = field(default=time.thread_time, repr=False, compare=False)
     t0: float | None = field(default=None, repr=False, compare=False)
+    account: Any = field(default=None, repr=False, compare=False)  # a profiling.cpu.CpuAccount while running
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def now(self) -> float:
@@ -90,13 +94,25 @@ class Session:
         """This thread's CPU seconds (for a span's ``cpu``: take it at start and end)."""
         return self.cpu_clock()
 
+    def begin_cpu(self, stage: str) -> Any:
+        """Start measuring a span's CPU: every thread's, with a CpuAccount; else this thread's ``cpu_clock``."""
+        return self.account.begin(stage) if self.account is not None else self.cpu_clock()
+
+    def end_cpu(self, started: Any) -> dict[str, Any]:
+        """The ``record`` keywords for what the span begun by :meth:`begin_cpu` cost."""
+        if self.account is None:
+            return {"cpu": self.cpu_clock() - started}
+        cost = self.account.end(started)
+        return {"cpu": cost.cpu, "faults": cost.faults, "preempted": cost.preempted, "saturation": cost.saturation}
+
     def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
                bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0,
-               work: dict[str, float] | None = None) -> None:
+               work: dict[str, float] | None = None, faults: int = 0, preempted: int = 0,
+               saturation: float = 0.0) -> None:
         if not self.enabled:
             return
         span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind,
-                    cpu, dict(work) if work else {})
+                    cpu, dict(work) if work else {}, faults, preempted, saturation)
         with self._lock:
             self.spans.append(span)
 
@@ -111,12 +127,16 @@ class Session:
 
     def stage_summary(self) -> dict[str, dict[str, Any]]:
         """Per stage: calls, items, total and CPU seconds, ms per item, median ms per call, share of wall time,
-        bytes in/out, declared work (summed), and the seconds spent waiting for input."""
+        bytes in/out, declared work (summed), the seconds spent waiting for input and for a core, page faults,
+        preemptions, and how busy the cores were meanwhile."""
         runs_of: dict[str, list[Span]] = {name: [] for name in self.stage_names()}
         waits: dict[str, float] = {}
+        core_waits: dict[str, float] = {}
         for s in self.spans:  # one pass over the spans, however many stages
             if s.kind == "run":
                 runs_of[s.stage].append(s)
+            elif s.kind == "core":
+                core_waits[s.stage] = core_waits.get(s.stage, 0.0) + s.duration
             else:
                 waits[s.stage] = waits.get(s.stage, 0.0) + s.duration
         out: dict[str, dict[str, Any]] = {}
@@ -140,6 +160,11 @@ class Session:
                 "bytes": sum(s.bytes_in + s.bytes_out for s in runs),
                 "work": work,
                 "wait_s": waits.get(name, 0.0),
+                "core_wait_s": core_waits.get(name, 0.0),
+                "faults": sum(s.faults for s in runs),
+                "preempted": sum(s.preempted for s in runs),
+                # how busy the cores were while the stage ran (wall-weighted)
+                "saturation": sum(s.saturation * s.duration for s in runs) / total if total else 0.0,
             }
         return out
 
@@ -188,11 +213,8 @@ class Session:
 
 
 def machine_summary() -> dict[str, Any]:
-    """A cheap description of this machine, embedded in every session (the full probe is `sightspeed doctor`)."""
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-    }
+    """A cheap description of this machine, embedded in every session: :func:`sightspeed.host.describe` (cpu,
+    memory, system, fingerprint; the full probe is :func:`sightspeed.profiling.doctor.report`)."""
+    from ..host import describe
+
+    return describe()

@@ -1,16 +1,17 @@
-"""Console rendering with rich: a live progress bar, and the end-of-run summary."""
+"""Console rendering with rich: a live progress bar, the end-of-run summary of a Session, and a run's failures
+(its manifest rows). The summary reads only the Session, so a saved session.json renders like a live run."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from ..pipeline.run import RunResult
+from ..profiling.session import Session
 
 
 class _Rate(ProgressColumn):
@@ -38,26 +39,48 @@ def progress(console: Console, label: str) -> Iterator[tuple[Callable[[int], Non
         yield on_start, on_item
 
 
-def summary(result: RunResult, max_errors: int = 10) -> Table:
-    """ok / failed / images/s, and per stage: ms per item, median ms per call, share of wall time."""
-    s = result.session
-    table = Table(title=f"{s.config.get('pipeline', 'run')}: {result.ok} ok, {result.failed} failed, "
-                        f"{result.images_per_s:.2f} images/s, {s.wall_s:.2f} s wall",
-                  title_justify="left")
-    for col in ("stage", "calls", "ms / item", "cpu ms / item", "median ms / call", "busy % of wall"):
+def _split(session: Session) -> dict[str, str]:
+    """stage -> "workers x threads", from the Session's stages (the executor's split of the core budget)."""
+    return {s.name: f"{s.workers} x {s.threads}" for s in session.stages}
+
+
+def budget_line(session: Session) -> str | None:
+    """The run's core budget and how it was split, or None when the session does not record one."""
+    cores = session.config.get("cores")
+    if cores is None:
+        return None
+    threads = sum(s.workers * s.threads for s in session.stages)
+    if session.config.get("oversubscribe"):
+        return f"core budget: {cores} cores, oversubscribed: all {threads} threads of the split may work at once"
+    return f"core budget: {cores} cores: {threads} threads in the split, at most {cores} working at once"
+
+
+def summary(session: Session) -> Table:
+    """ok / failed / images/s, the core budget, and per stage: workers x threads, ms per item, cpu ms per item,
+    median ms per call, share of wall time. Reads only the Session (its ``counters``, ``config``, ``stages``)."""
+    ok, failed = int(session.counters.get("ok", 0)), int(session.counters.get("failed", 0))
+    rate = (ok + failed) / session.wall_s if session.wall_s else 0.0
+    table = Table(title=f"{session.config.get('pipeline', 'run')}: {ok} ok, {failed} failed, {rate:.2f} images/s, "
+                        f"{session.wall_s:.2f} s wall", title_justify="left", caption=budget_line(session),
+                  caption_justify="left")
+    split = _split(session)
+    columns = ["stage", *(["workers x threads"] if split else []), "calls", "ms / item", "cpu ms / item",
+               "median ms / call", "busy % of wall"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "stage" else "right")
-    for name, st in s.stage_summary().items():
-        table.add_row(name, str(int(st["calls"])), f"{st['ms_per_item']:.2f}", f"{st['cpu_ms_per_item']:.2f}",
-                      f"{st['median_ms_per_call']:.2f}",
+    for name, st in session.stage_summary().items():
+        table.add_row(name, *([split.get(name, "-")] if split else []), str(int(st["calls"])),
+                      f"{st['ms_per_item']:.2f}", f"{st['cpu_ms_per_item']:.2f}", f"{st['median_ms_per_call']:.2f}",
                       f"{100 * st['wall_share']:.0f}")
     return table
 
 
-def failures(result: RunResult, max_rows: int = 10) -> Table | None:
-    bad = [r for r in result.rows if r["status"] != "ok"]
+def failures(rows: Iterable[dict], manifest: str | None = None, max_rows: int = 10) -> Table | None:
+    """The failed rows of a run's manifest (``manifest.jsonl`` rows: input, status, stage, reason), or None."""
+    bad = [r for r in rows if r["status"] != "ok"]
     if not bad:
         return None
-    table = Table(title=f"{len(bad)} failed (all in {result.manifest})", title_justify="left")
+    table = Table(title=f"{len(bad)} failed" + (f" (all in {manifest})" if manifest else ""), title_justify="left")
     table.add_column("input", overflow="fold")
     table.add_column("stage")
     table.add_column("reason", overflow="fold")

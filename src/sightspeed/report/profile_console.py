@@ -1,12 +1,14 @@
-"""Console rendering of a profiled Session: the per-stage table, hotspots, what-if, perf counters."""
+"""Console rendering of a profiled Session: the per-stage table, hotspots, what-if, perf counters. Everything shown
+comes from the Session (its machine description and ceilings included), so a saved one renders alike anywhere."""
 
 from __future__ import annotations
 
 from rich.table import Table
 
-from ..profiling.analysis import StageReport, analyse, saturation
+from ..profiling.analysis import StageReport, analyse, saturation, session_cores
 from ..profiling.session import Session
 from ..profiling.whatif import Projection, parse, project
+from .console import budget_line
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -67,28 +69,27 @@ def _now():
 def ceilings_line(session: Session) -> str:
     c = session.machine.get("ceilings", {})
     if not c:
-        return "no machine ceilings in this session"
+        return "no machine ceilings in this session (`sightspeed machine` measures them; later runs carry them)"
     return (f"ceilings: memory {c['mem_bw_1t'] / 1e9:.1f} GB/s (1 thread), {c['mem_bw_all'] / 1e9:.1f} (all); "
             f"fp32 {c['flops_1t'] / 1e9:.0f} GFLOP/s (1 thread), {c['flops_all'] / 1e9:.0f} (all); "
             f"file read {c['disk_read'] / 1e9:.2f} GB/s; JPEG decode {c['jpeg_decode'] / 1e6:.0f} MP/s, "
-            f"encode {c.get('jpeg_encode', 0) / 1e6:.0f} MP/s")
+            f"encode {c.get('jpeg_encode', 0) / 1e6:.0f} MP/s"
+            + (f" (on {c['jpeg_source']})" if c.get("jpeg_source") else ""))
 
 
 def render(console, session: Session, what_if: list[str] | None = None) -> list[StageReport]:
-    """Print everything about a profiled session; returns the stage reports."""
-    if not session.machine.get("ceilings"):
-        from ..profiling.machine import cached_ceilings
-
-        cached = cached_ceilings()  # a plain `run` session: use this machine's cached ceilings, never measure here
-        if cached:
-            session.machine["ceilings"] = cached
-            console.print("(this session carries no ceilings: using this machine's cached ones)")
+    """Print everything about a profiled session; returns the stage reports. Reads only the Session: a session
+    without ceilings (a ``run`` on a machine never measured) gets no % SOL, never this machine's ceilings."""
     reports = analyse(session)
     console.print(stage_table(session, reports))
     if reports and reports[0].contended:
         console.print(f"cores saturated ({100 * saturation(session):.0f}% busy): stages waited for a core their "
                       "siblings held, so bounds and % SOL use each stage's CPU time")
     console.print(ceilings_line(session))
+    budget = budget_line(session)
+    if budget:
+        console.print(f"{budget}; workers x threads: "
+                      + ", ".join(f"{s.name} {s.workers}x{s.threads}" for s in session.stages))
     hot = hotspot_table(session)
     if hot is not None:
         console.print(hot)
@@ -96,6 +97,5 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
     if perf:
         console.print("perf (software counters, whole run): " + ", ".join(f"{k} {v:,.0f}" for k, v in perf.items()))
     if what_if:
-        console.print(whatif_table(reports, what_if, session.machine.get("doctor", {}).get("cpu", {})
-                                   .get("logical_cores")))
+        console.print(whatif_table(reports, what_if, session_cores(session)))
     return reports

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..cores import threads_here
 from ..errors import ModelError
 
 
@@ -41,15 +43,17 @@ class Runtime(Protocol):
 RUNTIMES = {"onnxruntime": (".onnx",), "openvino": (".onnx", ".xml"), "litert": (".tflite",)}
 
 
-def load(path: str | Path, runtime: str | None = None, threads: int = 1, precision: str = "f32") -> Runtime:
+def load(path: str | Path, runtime: str | None = None, threads: int | None = None, precision: str = "f32") -> Runtime:
     """Load a model file with ``runtime`` (default: onnxruntime for .onnx, litert for .tflite).
 
-    ``threads`` is the intra-op thread budget; pools never spin while idle (spinning pools fight the other
-    stages for the same cores). ``precision`` applies to OpenVINO only: f32 (default, for fidelity) or bf16.
+    ``threads`` is the intra-op thread budget (default: this thread's share of the run's core budget,
+    :func:`sightspeed.cores.threads_here`; every core outside a run); pools never spin while idle (spinning pools
+    fight the other stages for the same cores). ``precision`` applies to OpenVINO only: f32 (default) or bf16.
 
     Example: ``rt = load("model.onnx", threads=1); (y,) = rt.run(x)``.
     """
     path = Path(path)
+    threads = threads or threads_here()
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     suffix = path.suffix.lower()
@@ -81,24 +85,27 @@ def warmup(rt: Runtime, batch: int = 1, example: list[np.ndarray] | None = None)
 
 
 class PerThread:
-    """One runtime per thread, for runtimes that are not thread-safe (LiteRT, OpenVINO infer requests).
+    """One runtime per thread and thread count, for runtimes that are not thread-safe (LiteRT, OpenVINO infer
+    requests) and so that each stage's model runs with that stage's share of the core budget.
 
-    ``ready`` instances are loaded and warmed up at construction (default 2: the pipelined executor's default
-    workers per stage), so model loads stay out of timed regions; a thread beyond those loads (and warms) its own
-    on first use.
+    ``factory(threads)`` loads a runtime. :meth:`get` returns this thread's instance for the current share
+    (:func:`sightspeed.cores.threads_here`), loading and warming one on first use: a pipeline stage calls it in
+    its ``prepare`` hook, so loads stay out of timed regions. One instance (``threads=1``) is loaded at
+    construction, so a model that cannot load fails early, and :meth:`sample` can read its metadata.
     """
 
-    def __init__(self, factory, example: list[np.ndarray] | None = None, ready: int = 2) -> None:
+    def __init__(self, factory: Callable[[int], Runtime], example: list[np.ndarray] | None = None) -> None:
         import threading
 
         self._factory = factory
         self._example = example
         self._local = threading.local()
-        self._spare: list[Runtime] = [self._new() for _ in range(max(1, ready))]
         self._lock = threading.Lock()
+        self._spare: dict[int, list[Runtime]] = {1: [self._new(1)]}
+        self.loaded = 1
 
-    def _new(self) -> Runtime:
-        rt = self._factory()
+    def _new(self, threads: int) -> Runtime:
+        rt = self._factory(threads)
         warmup(rt, example=self._example)
         return rt
 
@@ -106,14 +113,36 @@ class PerThread:
         """One of the loaded instances, for reading its metadata; unlike :meth:`get` it is not bound to this
         thread, so the instances stay ready for the worker threads."""
         with self._lock:
-            if self._spare:
-                return self._spare[0]
+            for spare in self._spare.values():
+                if spare:
+                    return spare[0]
         return self.get()
 
     def get(self) -> Runtime:
-        rt = getattr(self._local, "rt", None)
+        """This thread's runtime for its current thread share."""
+        threads = threads_here()
+        mine = getattr(self._local, "rts", None)
+        if mine is None:
+            mine = self._local.rts = {}
+        rt = mine.get(threads)
         if rt is None:
             with self._lock:
-                rt = self._spare.pop() if self._spare else None
-            self._local.rt = rt = rt or self._new()
+                spare = self._spare.get(threads)
+                rt = spare.pop() if spare else None
+            if rt is None:
+                rt = self._new(threads)
+                with self._lock:
+                    self.loaded += 1
+            mine[threads] = rt
         return rt
+
+
+def with_models(stages: list, models: dict[str, list[PerThread]]) -> list:
+    """``stages`` with a ``prepare`` hook on each one named in ``models``: it loads and warms, on each worker
+    thread and for that thread's share, the runtimes the stage calls (so no model load lands in a timed span)."""
+    from dataclasses import replace
+
+    def hook(holders: list[PerThread]) -> Callable[[], None]:
+        return lambda: [h.get() for h in holders]
+
+    return [replace(s, prepare=hook(models[s.name])) if s.name in models else s for s in stages]

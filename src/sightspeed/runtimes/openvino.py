@@ -17,8 +17,10 @@ class OpenVinoRuntime:
         if precision not in ("f32", "bf16"):
             raise ModelError(f"OpenVINO precision must be f32 or bf16, not {precision!r}")
         core = ov.Core()
+        # One stream of ``threads`` threads: the stage's share of the run's budget. Pinning off: OpenVINO would pin
+        # every compiled model's threads to the same first cores, and two stages' models would share one core.
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
-                  "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+                  "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False}
         try:
             self._compiled = core.compile_model(core.read_model(path), "CPU", config)
         except Exception as exc:

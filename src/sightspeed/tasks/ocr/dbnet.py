@@ -1,4 +1,5 @@
-"""Text detection with DBNet (PP-OCRv4 det): input sizing, normalisation, and DB post-processing to boxes.
+"""Text detection with DBNet (PP-OCRv4 det), the fast way: input sizing, normalisation (the ``preprocess`` kernel
+op), and DB post-processing to boxes (the ``db_bitmap`` and ``box_scores`` kernel ops).
 
 Post-processing (the public DB recipe): threshold the probability map at 0.3, dilate 2x2, take contours; per
 contour the minimum-area rectangle; drop it if its short side < 3 or its mean probability < 0.5; "unclip" it (a
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-THRESH, BOX_THRESH, UNCLIP, MIN_SIZE, LIMIT_SIDE, MAX_SIDE = 0.3, 0.5, 1.6, 3, 736, 4096
+from ... import kernels
+from .published import (BOX_THRESH, DET_MULTIPLE, LIMIT_SIDE, MAX_CANDIDATES, MAX_SIDE, MEAN, MIN_SIZE, SAME_LINE,
+                        SCALE, STD, TALL, THRESH, UNCLIP)
 
 
 def input_size(h: int, w: int, limit: int = LIMIT_SIDE) -> tuple[int, int]:
@@ -23,26 +26,30 @@ def input_size(h: int, w: int, limit: int = LIMIT_SIDE) -> tuple[int, int]:
     """
     ratio = min(limit / min(h, w), max(1.0, MAX_SIDE / max(h, w))) if min(h, w) < limit else 1.0
     rh, rw = int(h * ratio), int(w * ratio)
-    return max(32, int(round(rh / 32) * 32)), max(32, int(round(rw / 32) * 32))
+    m = DET_MULTIPLE
+    return max(m, int(round(rh / m) * m)), max(m, int(round(rw / m) * m))
 
 
-def preprocess_reference(image: np.ndarray) -> np.ndarray:
-    """The plain way: resize, float64 (x / 255 - 0.5) / 0.5, HWC -> CHW, add the batch axis."""
-    import cv2
-
+def model_input(image: np.ndarray) -> np.ndarray:
+    """The detector's (1, 3, H, W) float32 input: resized to :func:`input_size`, (x / 255 - 0.5) / 0.5, BGR kept."""
     h, w = input_size(*image.shape[:2])
-    resized = cv2.resize(image, (w, h))
-    x = (resized.astype(np.float64) / 255.0 - 0.5) / 0.5
-    return x.transpose(2, 0, 1)[None].astype(np.float32)
+    return kernels.preprocess(image, (w, h), mean=MEAN, std=STD, scale=SCALE, swap_rb=False)
 
 
-def preprocess_fast(image: np.ndarray) -> np.ndarray:
-    """Same result in one OpenCV call: resize, scale, subtract mean, HWC -> NCHW float32."""
-    import cv2
+def detect_boxes(models, image: np.ndarray) -> np.ndarray:
+    """Text boxes (N, 4, 2) of a BGR image, in reading order; the detector's FLOPs go to the running span."""
+    from ...profiling import counters
 
-    h, w = input_size(*image.shape[:2])
-    resized = cv2.resize(image, (w, h))
-    return cv2.dnn.blobFromImage(resized, scalefactor=1 / 127.5, mean=(127.5, 127.5, 127.5), swapRB=False)
+    x = model_input(image)
+    prob = models.det.get().run(x)[0][0, 0]
+    counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
+    return db_boxes(prob, *image.shape[:2])[0]
+
+
+def warmup() -> None:
+    """Import (and JIT-compile, for numba) the kernels detection calls, outside any timed region."""
+    kernels.preprocess.warmup(example=lambda: ((np.zeros((8, 8, 3), np.uint8), (32, 32)), dict(swap_rb=False)))
+    kernels.db_bitmap.warmup(example=lambda: ((np.zeros((8, 8), np.float32),), {}))
 
 
 def _min_box(points: np.ndarray) -> tuple[np.ndarray, float]:
@@ -83,18 +90,16 @@ def db_boxes(prob: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.
     """Boxes (N, 4, 2) in pixels of a ``height`` x ``width`` image, and their scores, from a DB probability map."""
     import cv2
 
-    from ...kernels import box_scores, db_bitmap
-
     ph, pw = prob.shape
-    bitmap = db_bitmap(prob, THRESH)
+    bitmap = kernels.db_bitmap(prob, THRESH)
     contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     boxes, scores = [], []
-    for contour in contours[:1000]:
+    for contour in contours[:MAX_CANDIDATES]:
         box, short = _min_box(contour)
         if short < MIN_SIZE:
             continue
         # PP-OCR scores a box over cv2.fillPoly's pixels; the opencv backend keeps its decisions (and RapidOCR's)
-        score = float(box_scores(prob, box[None], backend="opencv")[0])
+        score = float(kernels.box_scores(prob, box[None], backend="opencv")[0])
         if score < BOX_THRESH:
             continue
         box, short = _min_box(unclip(box).reshape(-1, 1, 2))
@@ -121,7 +126,7 @@ def sort_boxes(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     for i in range(len(order) - 1):
         for j in range(i, -1, -1):
             a, b = boxes[order[j]], boxes[order[j + 1]]
-            if abs(b[0][1] - a[0][1]) < 10 and b[0][0] < a[0][0]:
+            if abs(b[0][1] - a[0][1]) < SAME_LINE and b[0][0] < a[0][0]:
                 order[j], order[j + 1] = order[j + 1], order[j]
             else:
                 break
@@ -138,7 +143,7 @@ def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
     target = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(box.astype(np.float32), target)
     out = cv2.warpPerspective(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
-    if out.shape[0] / out.shape[1] >= 1.5:
+    if out.shape[0] / out.shape[1] >= TALL:
         out = np.ascontiguousarray(np.rot90(out))
     return out
 
@@ -146,12 +151,3 @@ def crop(image: np.ndarray, box: np.ndarray) -> np.ndarray:
 def polygon_area(box: np.ndarray) -> float:
     x, y = box[:, 0], box[:, 1]
     return 0.5 * abs(float(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two convex quadrilaterals (for comparing detections)."""
-    import cv2
-
-    inter, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
-    union = polygon_area(a) + polygon_area(b) - inter
-    return inter / union if union > 0 else 0.0

@@ -1,6 +1,8 @@
-"""The fast variant: simplejpeg into reused buffers; one-call blob preprocessing; crops of several images
-classified and recognised together, sorted by width so each batch pads little; stages overlap across images
-(detection of the next image runs while this one is recognised); one thread per model, no spinning."""
+"""The fast variant: simplejpeg into reused buffers; pre/post-processing through the kernel ops that
+tests/contracts hold to their references (``preprocess`` for the page and for each crop, written straight into its
+batch slot; ``db_bitmap`` and ``box_scores`` for the DB post-processing); crops of several images classified and
+recognised together, sorted by width so each batch pads little; stages overlap across images (detection of the
+next image runs while this one is recognised); one thread per model, no spinning."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from ...pipeline.standard import decode_stage
 from ...profiling import counters
 from . import dbnet, text
 from .output import write_results
-from .task import detect_boxes, lines_of
+from .text import lines_of
 
 
 def stages(options, models, pool) -> list[Stage]:
+    dbnet.warmup()
+    text.warmup()
+
     def detect(item: Item) -> None:
-        item.results["boxes"] = boxes = detect_boxes(models, item.image, dbnet.preprocess_fast)
+        item.results["boxes"] = boxes = dbnet.detect_boxes(models, item.image)
         item.results["crops"] = [dbnet.crop(item.image, b) for b in boxes]
 
     def classify(items: list[Item]) -> None:
@@ -62,8 +67,8 @@ def stages(options, models, pool) -> list[Stage]:
 
     return [
         decode_stage(pool, max_pixels=options.max_pixels),
-        Stage("detect", detect, threads=options.threads),
-        Stage("classify", classify, batchable=True, threads=options.threads),
-        Stage("recognize", recognize, batchable=True, threads=options.threads),
+        Stage("detect", detect),
+        Stage("classify", classify, batchable=True),
+        Stage("recognize", recognize, batchable=True),
         Stage("write", write),
     ]

@@ -11,7 +11,8 @@ from ...io.decode import DEFAULT_MAX_PIXELS
 from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
-from ...runtimes.base import PerThread, load
+from ...runtimes.base import PerThread, load, with_models
+from ..options import option
 from .text import CtcDecoder
 
 
@@ -19,12 +20,17 @@ from .text import CtcDecoder
 class OcrOptions:
     """Everything that shapes an OCR run. Validated once, in :func:`build`."""
 
+    # Fields declared with option() are the task's command-line options (tasks/options.py); variant and max_pixels
+    # come from the run's common options; the model files stay Python-only (a model swap needs its own
+    # pre/post-processing).
     variant: str = "fast"  # fast | reference
-    runtime: str = "onnxruntime"  # onnxruntime | openvino
-    precision: str = "f32"  # openvino only: f32 | bf16
-    threads: int = 1  # intra-op threads per model
-    rec_batch: int = 1  # crops per recognition call: 1, since batches cost more than their parts here (docs)
-    draw: bool = False  # also write a JPEG with the boxes drawn
+    runtime: str = option("onnxruntime", "model runtime (openvino needs the openvino extra)",
+                          choices=("onnxruntime", "openvino"))
+    precision: str = option("f32", "openvino only: f32, or bf16 (faster where the CPU has bf16 units)",
+                            choices=("f32", "bf16"))
+    # 1 by default, since batches cost more than their parts here (docs)
+    rec_batch: int = option(1, "text-line crops per recognition call", minimum=1)
+    draw: bool = option(False, "also write the image with its boxes drawn")
     detector: str = "ppocr-det-v4"
     classifier: str = "ppocr-cls-v2"
     recognizer: str = "ppocr-rec-v4"
@@ -48,7 +54,8 @@ class Models:
 def load_models(options: OcrOptions) -> Models:
     paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
     examples = [np.zeros(s, np.float32) for s in ((1, 3, 64, 64), (1, 3, 48, 192), (1, 3, 48, 320))]
-    make = [PerThread(partial(load, p, options.runtime, options.threads, options.precision), [x])
+    # each stage's models run with that stage's share of the run's core budget (PerThread.get)
+    make = [PerThread(partial(load, p, options.runtime, precision=options.precision), [x])
             for p, x in zip(paths, examples)]
     # The character list is in the ONNX metadata, which only onnxruntime sessions expose.
     rec_rt = load(paths[2], "onnxruntime", 1) if options.runtime != "onnxruntime" else make[2].sample()
@@ -85,6 +92,8 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
         raise ValueError(f"ocr runtime must be onnxruntime or openvino, not {options.runtime!r}")
     if options.rec_batch < 1:
         raise ValueError("rec_batch must be >= 1")
+    if options.precision != "f32" and options.runtime != "openvino":
+        raise ValueError(f"precision {options.precision} needs the openvino runtime (--runtime openvino)")
     models = load_models(options)
     from ...kernels import db_bitmap
 
@@ -94,26 +103,10 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
         from .reference import stages
     else:
         from .fast import stages
-    pipeline = Pipeline(stages(options, models, pool or BufferPool()), name=f"ocr-{options.variant}")
+    # the reference variant classifies inside its recognize stage
+    steps = with_models(stages(options, models, pool or BufferPool()),
+                        {"detect": [models.det], "classify": [models.cls], "recognize": [models.cls, models.rec]})
+    pipeline = Pipeline(steps, name=f"ocr-{options.variant}")
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
-                          "precision": options.precision, "model_threads": options.threads})
+                          "precision": options.precision})
     return pipeline
-
-
-def detect_boxes(models: Models, image: np.ndarray, preprocess) -> np.ndarray:
-    """Text boxes (N, 4, 2) of a BGR image, in reading order; the detector's FLOPs go to the running span."""
-    from ...profiling import counters
-    from .dbnet import db_boxes
-
-    x = preprocess(image)
-    prob = models.det.get().run(x)[0][0, 0]
-    counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
-    return db_boxes(prob, *image.shape[:2])[0]
-
-
-def lines_of(boxes: np.ndarray, texts: list[tuple[str, float]]) -> list[dict]:
-    """The result rows: box (4 corners), text, score; lines under the text score threshold are dropped."""
-    from .text import TEXT_SCORE
-
-    return [{"box": box.astype(int).tolist(), "text": text, "score": round(score, 5)}
-            for box, (text, score) in zip(boxes, texts) if score >= TEXT_SCORE]

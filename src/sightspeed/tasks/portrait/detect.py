@@ -1,7 +1,9 @@
-"""The detect stage, shared by both variants: faces -> person ROI (or the whole frame)."""
+"""The fast variant's detect stage: faces (through the kernel ops, :mod:`.blazeface`) -> person ROI (or the whole
+frame)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -14,13 +16,21 @@ from . import blazeface
 from .geometry import person_roi
 
 
-def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None,
-                 threads: int = 1) -> Stage:
+def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
     """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1).
 
     With ``shrink_factor(w, h)``, the frame is area-shrunk once here (kept as ``results["small"]`` for later
     stages, e.g. the background blur) and the detector letterboxes from that small copy.
     """
+
+    local = threading.local()
+    blazeface.warmup()
+
+    def model_input() -> np.ndarray:  # per-thread detector input, reused for every frame
+        buf = getattr(local, "x", None)
+        if buf is None:
+            buf = local.x = np.empty((1, blazeface.INPUT, blazeface.INPUT, 3), np.float32)
+        return buf
 
     def detect(item: Item) -> None:
         h, w = item.image.shape[:2]
@@ -32,9 +42,9 @@ def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int]
         if not use_roi:
             item.results["faces"], item.results["roi"] = [], (0, 0, w, h)
             return
-        boxes, scores = blazeface.detect(models.detector.get(), image, scale)
+        boxes, scores = blazeface.detect(models.detector.get(), image, scale, out=model_input())
         counters.add(flops=models.detector_flops)
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)
 
-    return Stage("detect", detect, threads=threads)
+    return Stage("detect", detect)

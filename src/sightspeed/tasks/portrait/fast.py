@@ -1,5 +1,9 @@
 """The fast variant: simplejpeg into reused buffers, uint8 math, background blurred at 1/4 resolution, mask
-feathered at model resolution, composite only inside the ROI, written in place into the background frame."""
+feathered at model resolution, composite only inside the ROI, written in place into the background frame.
+
+Pre/post-processing goes through the kernel ops that tests/contracts hold to their references: ``letterbox``,
+``preprocess`` and ``weighted_nms`` (detect, :mod:`.blazeface`), ``preprocess`` and ``feather_mask`` (segment),
+``composite``."""
 
 from __future__ import annotations
 
@@ -9,15 +13,14 @@ import numpy as np
 
 from ...io.pool import BufferPool
 from ...kernels.blur import blur_from_small, downsample_factor
-from ...kernels.composite import composite as composite_op
+from ... import kernels
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from ...profiling import counters
 from ...pipeline.standard import decode_stage, write_stage
 from .detect import detect_stage
 from .geometry import blur_ksize, feather_sigma
-
-SEG = 256
+from .published import SEGMENTER_INPUT as SEG
 
 
 def _composite_example() -> tuple[tuple, dict]:
@@ -27,7 +30,9 @@ def _composite_example() -> tuple[tuple, dict]:
 
 def stages(options, background, models, pool: BufferPool) -> list[Stage]:
     local = threading.local()
-    composite_op.warmup(example=_composite_example)  # a JIT compile (or cache load) here, not in the first frame
+    kernels.composite.warmup(example=_composite_example)  # a JIT compile (or cache load) here, not in the first frame
+    kernels.preprocess.warmup(example=lambda: ((np.zeros((8, 8, 3), np.uint8), (SEG, SEG)), dict(layout="nhwc")))
+    kernels.feather_mask.warmup(example=lambda: ((np.zeros((8, 8), np.float32), (16, 12), (1.0, 2.0)), {}))
 
     def tensor() -> np.ndarray:  # per-thread model input, reused for every frame
         buf = getattr(local, "x", None)
@@ -36,19 +41,14 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         return buf
 
     def segment(item: Item) -> None:
-        import cv2
-
         x0, y0, x1, y1 = item.results["roi"]
         rw, rh = x1 - x0, y1 - y0
-        small = cv2.resize(item.image[y0:y1, x0:x1], (SEG, SEG), interpolation=cv2.INTER_LINEAR)
-        x = tensor()
-        np.multiply(small[:, :, ::-1], 1.0 / 255.0, out=x[0], casting="unsafe")
+        # the ROI (a view into the frame) resized to 256 x 256, RGB in [0, 1], NHWC
+        x = kernels.preprocess(item.image[y0:y1, x0:x1], (SEG, SEG), layout="nhwc", out=tensor())
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
         counters.add(flops=models.segmenter_flops)
         sigma = feather_sigma(rw, rh)  # feather at model resolution: the same blur, measured in ROI pixels
-        prob = cv2.GaussianBlur(prob, (0, 0), sigmaX=sigma * SEG / rw, sigmaY=sigma * SEG / rh)
-        mask = cv2.convertScaleAbs(prob, alpha=255.0)
-        item.results["roi_mask"] = cv2.resize(mask, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        item.results["roi_mask"] = kernels.feather_mask(prob, (rw, rh), (sigma * SEG / rw, sigma * SEG / rh))
 
     def composite(item: Item) -> None:
         image = item.image
@@ -68,7 +68,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         x0, y0, x1, y1 = item.results["roi"]
         roi_mask = item.results.pop("roi_mask")
         # the registry's pick (numba when installed: exact and ~4x OpenCV's uint8 ops), pasted into bg in place
-        composite_op(image[y0:y1, x0:x1], bg, roi_mask, out=bg, offset=(x0, y0))
+        kernels.composite(image[y0:y1, x0:x1], bg, roi_mask, out=bg, offset=(x0, y0))
         item.output = bg
         if options.save_mask:
             full = np.zeros((h, w), np.uint8)
@@ -77,8 +77,8 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
 
     return [
         decode_stage(pool, max_pixels=options.max_pixels),
-        detect_stage(models, options.roi, lambda w, h: downsample_factor(blur_ksize(w, h)), options.threads),
-        Stage("segment", segment, threads=options.threads),
+        detect_stage(models, options.roi, lambda w, h: downsample_factor(blur_ksize(w, h))),
+        Stage("segment", segment),
         Stage("composite", composite),
         write_stage(options.quality, {"mask": "_mask.png"} if options.save_mask else None),
     ]

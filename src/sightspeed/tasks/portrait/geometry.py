@@ -1,12 +1,11 @@
-"""Person ROI from face boxes, and the sizes (blur kernel, feather) that scale with the image."""
+"""Person ROI from face boxes, and the sizes (blur kernel, feather) that scale with the image (fast variant; the
+constants are in :mod:`.published`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-# Head-and-shoulders around a face of width fw and height fh: sideways 1.6 fw each side, 0.8 fh above the
-# face (hair), 4 fh below it (shoulders and chest). Chosen on portrait photos; the union covers all faces.
-SIDE, ABOVE, BELOW = 1.6, 0.8, 4.0
+from .published import ABOVE, BELOW, BLUR_KSIZE_AT_1920, FEATHER_FRACTION, SIDE
 
 
 def person_roi(faces: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -38,10 +37,10 @@ def blur_ksize(width: int, height: int) -> int:
     >>> blur_ksize(1920, 1080), blur_ksize(640, 480)
     (55, 19)
     """
-    k = int(round(max(width, height) * 55 / 1920))
+    k = int(round(max(width, height) * BLUR_KSIZE_AT_1920 / 1920))
     return max(3, k | 1)
 
 
 def feather_sigma(roi_w: int, roi_h: int) -> float:
     """Gaussian sigma (pixels at ROI size) that softens the mask edge: 1% of the ROI's larger side."""
-    return max(1.0, 0.01 * max(roi_w, roi_h))
+    return max(1.0, FEATHER_FRACTION * max(roi_w, roi_h))

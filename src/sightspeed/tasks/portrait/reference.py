@@ -1,6 +1,12 @@
-"""The reference variant: the plain way this task is usually first written. Per image: cv2.imread, float64
-numpy, full-resolution GaussianBlur, float blending over the whole frame, cv2.imwrite. The correctness oracle
-and the speed baseline; it shares the models and the detector with the fast variant."""
+"""The reference variant: the plain way this task is usually first written, and the oracle the fast variant is
+tested against. Per image: cv2.imread; BlazeFace on the whole frame (cv2.resize, numpy decoding and MediaPipe's
+weighted NMS written out); the selfie segmenter on the head-and-shoulders ROI; the mask upsampled then feathered at
+full resolution in float64; a full-resolution GaussianBlur background; float blending over the whole frame;
+cv2.imwrite.
+
+It shares nothing with the fast variant but the model files and the published constants (:mod:`.published`): no
+kernel op, no fast helper, so a bug in those shows up as a difference from this.
+"""
 
 from __future__ import annotations
 
@@ -12,26 +18,112 @@ from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from ...pipeline.standard import imread_stage
 from ...profiling import counters
-from .detect import detect_stage
-from .geometry import blur_ksize, feather_sigma
+from .published import (ABOVE, BELOW, BLUR_KSIZE_AT_1920, DETECTOR_INPUT, FEATHER_FRACTION, NMS_IOU,
+                        SCORE_THRESHOLD, SEGMENTER_INPUT, SIDE, anchors)
 
-SEG = 256
+
+def find_faces(detector, image: np.ndarray) -> list[tuple[float, list[float]]]:
+    """[(score, [x0, y0, x1, y1] in image pixels)], best first: BlazeFace as MediaPipe documents it."""
+    import cv2
+
+    size = DETECTOR_INPUT
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(small, cv2.COLOR_BGR2RGB).astype(np.float64)
+    left, top = (size - new_w) // 2, (size - new_h) // 2
+    canvas = np.full((size, size, 3), -1.0)  # black bars
+    canvas[top:top + new_h, left:left + new_w] = rgb / 127.5 - 1.0
+    regressors, logits = detector.run(canvas[None].astype(np.float32))
+    regressors, logits = regressors.reshape(-1, 16), logits.reshape(-1)
+
+    found = []
+    for i, anchor in enumerate(anchors()):
+        score = 1.0 / (1.0 + np.exp(-np.clip(float(logits[i]), -80.0, 80.0)))
+        if score < SCORE_THRESHOLD:
+            continue
+        cx = regressors[i, 0] / size + anchor[0]
+        cy = regressors[i, 1] / size + anchor[1]
+        bw, bh = regressors[i, 2] / size, regressors[i, 3] / size
+        found.append((score, [cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2]))
+
+    faces = []
+    sx, sy = new_w / w, new_h / h
+    for score, box in weighted_nms(found):
+        # model-input units -> pixels of the letterboxed input -> pixels of the image
+        x0, y0, x1, y1 = (np.array(box) * size - [left, top, left, top]) / [sx, sy, sx, sy]
+        faces.append((score, [float(x0), float(y0), float(x1), float(y1)]))
+    return faces
+
+
+def overlap(a: list[float], b: list[float]) -> float:
+    """Intersection over union of two boxes (the oracle's own, on purpose)."""
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
+    return iw * ih / union if union > 0 else 0.0
+
+
+def weighted_nms(found: list[tuple[float, list[float]]]) -> list[tuple[float, list[float]]]:
+    """MediaPipe's WEIGHTED suppression: the best remaining detection and all overlapping it by more than the
+    threshold become one box, their score-weighted mean, with the best score."""
+    remaining = sorted(found, key=lambda f: -f[0])
+    merged = []
+    while remaining:
+        best_score, best = remaining[0]
+        cluster = [f for f in remaining[1:] if overlap(best, f[1]) > NMS_IOU]
+        cluster.insert(0, remaining[0])
+        total = sum(s for s, _ in cluster)
+        mean = [sum(s * b[k] for s, b in cluster) / total for k in range(4)]
+        merged.append((best_score, mean))
+        remaining = [f for f in remaining[1:] if not any(f is c for c in cluster)]
+    return merged
+
+
+def head_and_shoulders(faces: list[tuple[float, list[float]]], w: int, h: int) -> tuple[int, int, int, int]:
+    """The ROI around all faces (SIDE, ABOVE, BELOW face sizes), clipped; the whole frame without a face."""
+    if not faces:
+        return 0, 0, w, h
+    x0s, y0s, x1s, y1s = [], [], [], []
+    for _, (fx0, fy0, fx1, fy1) in faces:
+        fw, fh = fx1 - fx0, fy1 - fy0
+        x0s.append(fx0 - SIDE * fw)
+        x1s.append(fx1 + SIDE * fw)
+        y0s.append(fy0 - ABOVE * fh)
+        y1s.append(fy1 + BELOW * fh)
+    x0, y0 = max(0, int(np.floor(min(x0s)))), max(0, int(np.floor(min(y0s))))
+    x1, y1 = min(w, int(np.ceil(max(x1s)))), min(h, int(np.ceil(max(y1s))))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return 0, 0, w, h
+    return x0, y0, x1, y1
 
 
 def stages(options, background, models, pool) -> list[Stage]:
     import cv2
+
+    def detect(item: Item) -> None:
+        h, w = item.image.shape[:2]
+        if not options.roi:
+            item.results["faces"], item.results["roi"] = [], (0, 0, w, h)
+            return
+        faces = find_faces(models.detector.get(), item.image)
+        counters.add(flops=models.detector_flops)
+        item.results["faces"] = [[round(float(v), 2) for v in (*box, score)] for score, box in faces]
+        item.results["roi"] = head_and_shoulders(faces, w, h)
 
     def segment(item: Item) -> None:
         image = item.image
         h, w = image.shape[:2]
         x0, y0, x1, y1 = item.results["roi"]
         crop = image[y0:y1, x0:x1]
-        rgb = cv2.cvtColor(cv2.resize(crop, (SEG, SEG)), cv2.COLOR_BGR2RGB)
+        size = SEGMENTER_INPUT
+        rgb = cv2.cvtColor(cv2.resize(crop, (size, size)), cv2.COLOR_BGR2RGB)
         x = (rgb.astype(np.float64) / 255.0).astype(np.float32)[None]
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
         counters.add(flops=models.segmenter_flops)
         roi_mask = cv2.resize(prob, (x1 - x0, y1 - y0)).astype(np.float64)
-        sigma = feather_sigma(x1 - x0, y1 - y0)
+        sigma = max(1.0, FEATHER_FRACTION * max(x1 - x0, y1 - y0))
         roi_mask = cv2.GaussianBlur(roi_mask, (0, 0), sigma)
         mask = np.zeros((h, w), np.float64)
         mask[y0:y1, x0:x1] = np.clip(roi_mask, 0.0, 1.0)
@@ -41,7 +133,7 @@ def stages(options, background, models, pool) -> list[Stage]:
         image = item.image
         h, w = image.shape[:2]
         if background.kind == "blur":
-            k = blur_ksize(w, h)
+            k = max(3, int(round(max(w, h) * BLUR_KSIZE_AT_1920 / 1920)) | 1)
             bg = cv2.GaussianBlur(image, (k, k), 0)
         elif background.kind == "color":
             bg = np.zeros_like(image)
@@ -72,8 +164,8 @@ def stages(options, background, models, pool) -> list[Stage]:
 
     return [
         imread_stage(options.max_pixels),
-        detect_stage(models, options.roi, threads=options.threads),
-        Stage("segment", segment, threads=options.threads),
+        Stage("detect", detect),
+        Stage("segment", segment),
         Stage("composite", composite),
         Stage("write", write),
     ]

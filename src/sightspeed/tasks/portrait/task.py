@@ -12,21 +12,25 @@ from ...io.decode import DEFAULT_MAX_PIXELS
 from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
-from ...runtimes.base import PerThread, load
+from ...runtimes.base import PerThread, load, with_models
+from ..options import option
 
 
 @dataclass(frozen=True)
 class PortraitOptions:
     """Everything that shapes a portrait run. Validated once, in :func:`build`."""
 
+    # Fields declared with option() are the task's command-line options (tasks/options.py); variant and max_pixels
+    # come from the run's common options; the model files stay Python-only: another model needs its own anchors and
+    # pre/post-processing, so swapping one is not a user-facing switch.
     variant: str = "fast"  # fast | reference
-    roi: bool = True  # segment only a head-and-shoulders ROI around the faces (else the whole frame)
-    background: str = "blur"  # blur | color:#RRGGBB | image:PATH
-    save_mask: bool = False
-    threads: int = 1  # intra-op threads per model
+    roi: bool = option(True, "segment the whole frame, not a head-and-shoulders ROI around the faces")
+    background: str = option("blur", "what replaces the background: a blur of it, a colour or an image",
+                             metavar="blur|color:#RRGGBB|image:PATH", check=lambda spec: parse_background(spec))
+    save_mask: bool = option(False, "also write the mask as PNG")
     detector: str = "blazeface-short"  # zoo name or .tflite path
     segmenter: str = "selfie-seg"  # zoo name or .tflite path
-    quality: int = 90
+    quality: int = option(90, "JPEG quality of the output", minimum=1, maximum=100)
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header (decompression bombs)
 
 
@@ -74,8 +78,8 @@ def load_models(options: PortraitOptions) -> Models:
     from ...profiling.flops import model_flops
 
     det, seg = resolve(options.detector), resolve(options.segmenter)
-    return Models(PerThread(partial(load, det, "litert", options.threads)),
-                  PerThread(partial(load, seg, "litert", options.threads)),
+    # each stage's models run with that stage's share of the run's core budget (PerThread.get)
+    return Models(PerThread(partial(load, det, "litert")), PerThread(partial(load, seg, "litert")),
                   model_flops(det) or 0.0, model_flops(seg) or 0.0)
 
 
@@ -93,7 +97,9 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
         from .reference import stages
     else:
         from .fast import stages
-    pipeline = Pipeline(stages(options, background, models, pool or BufferPool()), name=f"portrait-{options.variant}")
+    steps = with_models(stages(options, background, models, pool or BufferPool()),
+                        {"detect": [models.detector], "segment": [models.segmenter]})
+    pipeline = Pipeline(steps, name=f"portrait-{options.variant}")
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
-                          "background": options.background, "model_threads": options.threads})
+                          "background": options.background})
     return pipeline

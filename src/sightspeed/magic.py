@@ -1,6 +1,7 @@
 """IPython magics: ``%sightspeed STATEMENT`` and ``%%sightspeed`` (a cell), like %timeit but per stage.
 
-``%load_ext sightspeed`` registers them. The code runs ``-n N`` times (default 1) under ``sightspeed.profile()``;
+``%load_ext sightspeed`` registers them. This module sits above ``profiling`` and ``report`` (it profiles, then
+renders), so neither imports it. The code runs ``-n N`` times (default 1) under ``sightspeed.profile()``;
 its ``sightspeed.stage`` blocks become rows of the table, the rest is ``(main)``. ``-o`` returns the Session.
 """
 
@@ -13,8 +14,10 @@ from typing import Any
 def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
     from rich.console import Console
 
-    from ..report.profile_console import render
-    from .scope import profile
+    from . import host
+    from .profiling.machine import cached_ceilings
+    from .profiling.scope import profile
+    from .report.profile_console import render
 
     args = shlex.split(line)
     repeats, keep, what_if = 1, False, []
@@ -34,8 +37,7 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
         for _ in range(repeats):
             exec(compiled, namespace)
     session.config.update({"pipeline": "%sightspeed", "repeats": repeats})
-    from .machine import cached_ceilings
-
+    session.machine = {**host.describe(), **session.machine}
     ceilings = cached_ceilings()  # never measured here: `sightspeed machine` does that once
     if ceilings:
         session.machine["ceilings"] = ceilings
