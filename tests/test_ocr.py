@@ -233,3 +233,25 @@ def test_bad_inputs_and_options(tmp_path):
     assert result.failed == 1 and "could not decode PNG" in result.rows[0]["reason"]
     with pytest.raises(ValueError):
         build("ocr", {"runtime": "tensorrt"})
+
+
+@pytest.mark.parametrize("executor", [sightspeed.Serial(), sightspeed.Pipelined()], ids=["serial", "pipelined"])
+def test_profile_names_the_recogniser_compute_bound_from_its_counted_flops(pages, tmp_path, executor):
+    """With the runtimes' pool threads counted, the model stages are compute-bound, never 'waiting'; % SOL is
+    the counted FLOPs at the FLOP/s ceiling over the stage's time."""
+    from sightspeed.profiling.analysis import analyse
+
+    folder, truth = pages
+    inputs = [str(folder / name) for name in truth][:3]
+    pool = BufferPool()
+    result = sightspeed.run(build("ocr", {}, pool), inputs, tmp_path / "o", executor=executor, pool=pool)
+    ceilings = {"flops_1t": 1e11, "flops_all": 2e11, "mem_bw_1t": 1e10, "mem_bw_all": 2e10}
+    reports = {r.name: r for r in analyse(result.session, ceilings)}
+    for name in ("detect", "recognize"):
+        r = reports[name]
+        ceiling = ceilings["flops_all" if r.threads > 1 else "flops_1t"]
+        assert r.bound == "compute", (name, r.bound, r.cpu_ratio, r.saturation, r.preempted)
+        assert r.work["flops"] == sum(s.work.get("flops", 0.0) for s in result.session.spans
+                                      if s.stage == name and s.kind == "run") > 0
+        assert r.pct_sol == pytest.approx(r.work["flops"] / ceiling / r.service_s)
+        assert r.cpu_ratio >= 0.8 * r.threads  # its pool threads' CPU is counted
