@@ -98,7 +98,7 @@ def run(
                       for s in pipe.stages]
     session.machine = session.machine or machine_summary()
     session.config.update({"pipeline": pipe.name, "inputs": len(srcs), **executor.describe(), **pipe.info,
-                           "cores": budget.cores, "oversubscribe": oversubscribe})
+                           **budget.describe()})
     if on_start:
         on_start(len(srcs))
     namer = OutputNamer(out)

@@ -90,10 +90,6 @@ class Session:
             self.t0 = t
         return t - self.t0
 
-    def cpu_now(self) -> float:
-        """This thread's CPU seconds (for a span's ``cpu``: take it at start and end)."""
-        return self.cpu_clock()
-
     def begin_cpu(self, stage: str) -> Any:
         """Start measuring a span's CPU: every thread's, with a CpuAccount; else this thread's ``cpu_clock``."""
         return self.account.begin(stage) if self.account is not None else self.cpu_clock()
