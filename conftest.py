@@ -58,7 +58,7 @@ def optional_import_error(path: Path) -> str | None:
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector):  # noqa: ANN201 - pytest's CollectReport
     report = yield
-    if report.failed and isinstance(collector, DoctestModule):
+    if report.failed and isinstance(collector, DoctestModule) and Path(collector.path).resolve().is_relative_to(_SRC):
         why = optional_import_error(Path(collector.path))
         if why is not None:
             report.outcome = "skipped"

@@ -119,7 +119,8 @@ def test_unwritable_output_is_a_clear_error(tmp_path, portrait_jpegs):
 
 
 @pytest.mark.parametrize("args, listed", [
-    (("run", "ocr", "--no-roi"), "--runtime onnxruntime|openvino, --precision f32|bf16, --rec-batch N, --draw"),
+    (("run", "ocr", "--no-roi"), "--runtime onnxruntime|openvino|MODEL=RUNTIME,..., --precision f32|bf16|int8|MODEL=TIER,..., "
+     "--rec-batch N, --draw"),
     (("run", "portrait", "--draw"), "--no-roi, --background blur|color:#RRGGBB|image:PATH, --save-mask, --quality N"),
     (("profile", "ocr", "--no-roi"), "--draw"),
 ])
@@ -135,6 +136,9 @@ def test_an_option_the_task_does_not_take_is_a_usage_error(tmp_path, args, liste
     ("ocr", ["--runtime", "tensorrt"], "--runtime 'tensorrt': use one of onnxruntime, openvino"),
     ("ocr", ["--rec-batch", "two"], "--rec-batch takes an integer, not 'two'"),
     ("ocr", ["--precision", "bf16"], "precision bf16 needs the openvino runtime"),  # checked by build, before load
+    ("ocr", ["--precision", "rec=fp8"], "--precision 'rec=fp8': use MODEL=VALUE"),
+    ("ocr", ["--runtime", "det=openvino,rec=onnxruntime", "--precision", "det=bf16,rec=bf16"],
+     "rec: precision bf16 needs the openvino runtime"),
     ("portrait", ["--background", "color:purple"], "colour must be #RRGGBB"),
     ("portrait", ["--quality=0"], "--quality 0: must be at least 1"),
     ("portrait", ["--background"], "--background needs a value"),

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .cli_tasks import TASK_COMMAND, task_options
+from .cli_tasks import TASK_COMMAND, CoresOpt, out_console, task_options
 from .cores import quiet_pools
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -43,20 +43,19 @@ ExecutorOpt = Annotated[ExecutorChoice, typer.Option(help="auto: pipelined for f
 LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Process only the first N inputs.")]
 MaxMpOpt = Annotated[float, typer.Option(min=0.000001, help="Refuse larger images (checked from the header, "
                                                            "before decoding).")]
-CoresOpt = Annotated[Optional[int], typer.Option(min=1, help="Core budget of the run, split into workers x threads "
-                                                 "per stage. Default: every core this process may use.")]
 SplitOpt = Annotated[Optional[str], typer.Option(help="Pipelined: workers x threads of named stages, e.g. "
                                                 "detect=1x2,recognize=2x1 (the others keep the default 1 thread).")]
 OversubscribeOpt = Annotated[bool, typer.Option("--oversubscribe", help="Let the stages' threads add up to more "
                                                 "than --cores.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A tuned.toml written by `sightspeed tune` "
+                                                 "(runtime, precision, split, batch, backends; flags you give win).")]
+NoTunedOpt = Annotated[bool, typer.Option("--no-tuned", help="Ignore the tuned config saved for TASK on this "
+                                          "machine.")]
 WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
                                                   "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
 
 
-def _out() -> Console:
-    """Standard output; piped into a file it is 160 columns wide, so the stage tables keep their columns."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
+_out = out_console
 
 
 def _version(value: bool) -> None:
@@ -114,6 +113,23 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
     return pipeline, runner, pool, list(inputs), max_pixels
 
 
+def _tuned(ctx: typer.Context, task: str, config: Optional[Path], no_tuned: bool, variant: Variant, values: dict,
+           executor: ExecutorChoice, split: Optional[str], batch_size: int):
+    """Apply a tuned config (cli_tune.apply_tuned): (values, executor, split, batch_size, its backends' scope,
+    what the Session records of it)."""
+    import contextlib
+
+    from .cli_tune import apply_tuned
+    from .tune.trial import backends_of
+
+    values, settings, tuned = apply_tuned(ctx, task, config, no_tuned, variant.value, values,
+                                          {"executor": executor, "split": split, "batch_size": batch_size})
+    if tuned is None:
+        return values, executor, split, batch_size, contextlib.nullcontext(), None
+    return (values, ExecutorChoice(settings["executor"]), settings["split"], settings["batch_size"],
+            backends_of(tuned.candidate), tuned.describe())
+
+
 def _usage(message: str):
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(2)
@@ -154,6 +170,8 @@ def run(
     cores: CoresOpt = None,
     split: SplitOpt = None,
     oversubscribe: OversubscribeOpt = False,
+    config: ConfigOpt = None,
+    no_tuned: NoTunedOpt = False,
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
     quiet_pools()
@@ -161,12 +179,17 @@ def run(
     from .pipeline.run import run as run_pipeline
     from .profiler import new_session
 
+    values, executor, split, batch_size, scope, tuned = _tuned(ctx, task, config, no_tuned, variant, values,
+                                                               executor, split, batch_size)
     pipeline, runner, pool, inputs, max_pixels = _prepare(task, values, inputs, variant, batch_size, workers,
                                                           executor, max_megapixels, split)
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
-    result = _execute(task, lambda on_start, on_item: run_pipeline(
-        pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
-        max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe))
+    if tuned:
+        session.config["tuned"] = tuned
+    with scope:
+        result = _execute(task, lambda on_start, on_item: run_pipeline(
+            pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
+            max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe))
     result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
     raise typer.Exit(3 if result.failed else 0)
 
@@ -189,6 +212,8 @@ def profile(
     oversubscribe: OversubscribeOpt = False,
     what_if: WhatIfOpt = None,
     refresh_ceilings: bool = typer.Option(False, help="Measure the machine's ceilings again."),
+    config: ConfigOpt = None,
+    no_tuned: NoTunedOpt = False,
 ) -> None:
     """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
     quiet_pools()
@@ -221,11 +246,16 @@ def profile(
             err.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(2)
     else:
+        values, executor, split, batch_size, scope, tuned = _tuned(ctx, args[0], config, no_tuned, variant, values,
+                                                                   executor, split, batch_size)
         pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], values, inputs, variant, batch_size, workers,
                                                               executor, max_megapixels, split)
-        result = _execute(args[0], lambda on_start, on_item: profile_run(
-            pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
-            on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe))
+        if tuned:
+            session.config["tuned"] = tuned
+        with scope:
+            result = _execute(args[0], lambda on_start, on_item: profile_run(
+                pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
+                on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe))
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
     render(_out(), session, specs)
@@ -272,7 +302,7 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
 @app.command()
 def machine(refresh: bool = typer.Option(False, help="Measure again even if cached."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
-    """Measure (or show the cached) ceilings: memory bandwidth, fp32 FLOP/s, file read, JPEG decode."""
+    """Measure (or show the cached) ceilings: memory bandwidth, FLOP/s per precision tier, file read, JPEG."""
     from .profiling.machine import CEILINGS, cache_path, ceilings
     from .samples import local_sample_paths
 
@@ -280,16 +310,10 @@ def machine(refresh: bool = typer.Option(False, help="Measure again even if cach
     if as_json:
         print(json.dumps(result, indent=2))
         return
-    from rich.table import Table
+    from .report.console import machine_table
 
-    table = Table(title=f"ceilings ({cache_path()}, measured {result['measured']['at']})", title_justify="left")
-    for col in ("ceiling", "value", "bounds"):
-        table.add_column(col)
-    for name, (unit, bound) in CEILINGS.items():
-        scale, shown = (1e6, "MP/s") if unit == "px/s" else (1e9, unit.replace("/s", "").replace("B", "GB")
-                                                             .replace("FLOP", "GFLOP") + "/s")
-        table.add_row(name, f"{result[name] / scale:,.2f} {shown}", bound)
-    Console().print(table)
+    Console().print(machine_table(result, CEILINGS, title=f"ceilings ({cache_path()}, measured "
+                                                          f"{result['measured']['at']})"))
 
 
 @models_app.command("list")
@@ -412,6 +436,13 @@ def bench_kernels(
                          "(--measure-bandwidth measures it now)")
     if saved:
         _out().print(f"picks saved to {saved}")
+
+
+from . import cli_tune  # noqa: E402  (tune, cache and models quantize live there)
+
+app.command(**TASK_COMMAND)(cli_tune.tune)
+app.add_typer(cli_tune.cache_app, name="cache")
+models_app.command("quantize")(cli_tune.models_quantize)
 
 
 def main() -> None:

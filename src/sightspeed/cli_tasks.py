@@ -3,7 +3,7 @@ the task, see tasks/options.py), and their --help ends with every task's options
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,17 @@ class TaskCommand(TyperCommand):
 # `run` / `profile`: options the command itself does not know reach the inputs list, in order, for task_options.
 TASK_COMMAND: dict[str, Any] = {"cls": TaskCommand,
                                 "context_settings": {"allow_extra_args": True, "ignore_unknown_options": True}}
+
+
+# The run's core budget (run, profile, tune).
+CoresOpt = Annotated[Optional[int], typer.Option(min=1, help="Core budget of the run, split into workers x threads "
+                                                 "per stage. Default: every core this process may use.")]
+
+
+def out_console() -> Console:
+    """Standard output; piped into a file it is 160 columns wide, so the stage tables keep their columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
 
 
 def _fail(message: str, code: int) -> typer.Exit:

@@ -12,6 +12,7 @@ threads at work never outnumber the budget's cores (unless the budget says ``ove
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -182,9 +183,11 @@ class Pipelined:
             alive = [share.workers]
             lock = threading.Lock()
             for w in range(share.workers):
+                # each worker runs in a copy of the caller's context, so ContextVar scopes (kernels.use_backend)
+                # hold inside the stages as they do in the serial executor
                 workers.append(threading.Thread(
-                    target=self._work, name=f"{stage.name}-{w}", daemon=True,
-                    args=(stage, share.threads, budget, ready, queues[k], queues[k + 1], session, alive, lock,
+                    target=contextvars.copy_context().run, name=f"{stage.name}-{w}", daemon=True,
+                    args=(self._work, stage, share.threads, budget, ready, queues[k], queues[k + 1], session, alive, lock,
                           failures, stop)))
         feed = threading.Thread(target=self._feed, args=(items, queues[0], failures, stop), name="feed", daemon=True)
         for t in workers:

@@ -12,6 +12,12 @@ the SOL time, except:
 
 A stage that runs with more than one thread (``StageInfo.threads``) is held to the all-cores ceilings.
 
+Precision tiers: a model stage runs at a tier (``session.config["tiers"]``: stage -> ``f32`` | ``bf16`` |
+``int8``; f32 where absent), and its FLOPs are held to that tier's ceiling (``flops_bf16_1t``, ``flops_int8_all``,
+... from :mod:`.tiers`): a bf16 model at 90% of the fp32 peak is at ~45% of what bf16 does here. Where the tier's
+ceiling was not measured (no runtime for it, or ceilings from before tiers) the stage falls back to the fp32
+ceiling and its report says so in ``notes``.
+
 Contention: when the cores were busy while a stage ran (the process's CPU time during its spans is at least 75%
 of wall time x cores; sessions without that per-span reading use the whole run's), a stage that was off-CPU was
 mostly waiting for a core its sibling stages held, not for input. Then the stage is judged on its own CPU time
@@ -29,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .session import Session
+from .tiers import CEILINGS as TIER_CEILINGS
 
 WAITING_CPU_RATIO = 0.5
 PYTHON_SOL = 0.05
@@ -70,6 +77,11 @@ class StageReport:
     preempted: int = 0  # involuntary context switches of its threads
     faults: int = 0  # minor page faults of its threads
     core_wait_s: float = 0.0  # waiting for a core of the run's budget
+    tier: str = "f32"  # the precision its model ran at (session.config["tiers"])
+    flops_ceiling: str = ""  # the ceiling its FLOPs were held to, e.g. "flops_bf16_1t" (fp32's on a fallback)
+    tier_speedup: float | None = None  # this machine's tier ceiling / its fp32 ceiling (None: not known)
+    tier_native: bool | None = None  # whether this CPU has the tier's instructions (None: not recorded)
+    notes: list[str] = field(default_factory=list)  # what a reader should know about the numbers (fallbacks)
 
     @property
     def ms_per_item(self) -> float:
@@ -94,6 +106,7 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
     infos = {s.name: s for s in session.stages}
     summary = session.stage_summary()
     run_saturation = saturation(session)
+    stage_tiers = session.config.get("tiers") or {}
     reports = []
     for name, st in summary.items():
         info = infos.get(name)
@@ -101,13 +114,15 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
         work = dict(st["work"])
         moved = work.get("mem_bytes") or st["bytes"]
         work_for_sol = {**work, "mem_bytes": moved}
+        tier = str(stage_tiers.get(name) or "f32")
+        flops_name, notes = flops_ceiling(tier, threads, ceilings)
         times = {}
         bounds = {}
         for kind, amount in work_for_sol.items():
             if kind not in WORK_CEILINGS or not amount:
                 continue
             one, many, bound = WORK_CEILINGS[kind]
-            ceiling = ceilings.get(many if threads > 1 else one)
+            ceiling = ceilings.get(flops_name if kind == "flops" else many if threads > 1 else one)
             if ceiling:
                 times[kind] = amount / ceiling
                 bounds[kind] = bound
@@ -122,9 +137,56 @@ def analyse(session: Session, ceilings: dict[str, Any] | None = None) -> list[St
                              moved, work, "-", sol, pct, times, hotspots, threads, info.workers if info else 1,
                              st["wait_s"], service, contended, busy, st.get("preempted", 0), st.get("faults", 0),
                              st.get("core_wait_s", 0.0))
+        if work.get("flops"):
+            report.notes = [f"{name}: {note}" for note in notes]
+            report.flops_ceiling = flops_name
+        report.tier = tier
+        if tier in TIER_CEILINGS and tier != "f32":
+            report.tier_speedup = tier_speedup(tier, threads, ceilings)
+            report.tier_native = _tier_record(ceilings, tier).get("native")
         report.bound = classify(report, bounds)
         reports.append(report)
     return reports
+
+
+def flops_ceiling(tier: str, threads: int, ceilings: dict[str, Any]) -> tuple[str, list[str]]:
+    """The ceiling a stage's FLOPs at ``tier`` on ``threads`` threads are held to, and notes on a fallback: the
+    tier's own where it was measured, else fp32's.
+
+    >>> flops_ceiling("bf16", 1, {"flops_1t": 1e11, "flops_bf16_1t": 2e11})
+    ('flops_bf16_1t', [])
+    >>> flops_ceiling("int8", 4, {"flops_all": 1e11})[0]
+    'flops_all'
+    """
+    f32 = TIER_CEILINGS["f32"][1 if threads > 1 else 0]
+    if tier not in TIER_CEILINGS:
+        return f32, [f"tier {tier!r} is not one of {', '.join(TIER_CEILINGS)}: % SOL is against the fp32 ceiling"]
+    name = TIER_CEILINGS[tier][1 if threads > 1 else 0]
+    record = _tier_record(ceilings, tier)
+    if ceilings.get(name):
+        if record.get("native") is False:
+            return name, [f"this CPU has no native {tier} instructions: its {tier} ceiling is what the runtime "
+                          "reaches without them"]
+        return name, []
+    why = "; ".join(f"{runtime}: {reason}" for runtime, reason in (record.get("skipped") or {}).items())
+    return f32, [f"no {tier} ceiling measured ({why or 'ceilings from before tiers: sightspeed machine --refresh'})"
+                 "; % SOL is against the fp32 ceiling"]
+
+
+def _tier_record(ceilings: dict[str, Any], tier: str) -> dict[str, Any]:
+    return (ceilings.get("tiers") or {}).get(tier) or {}
+
+
+def tier_speedup(tier: str, threads: int, ceilings: dict[str, Any]) -> float | None:
+    """How much faster this machine runs ``tier`` than fp32: the ratio of their ceilings (None when either is
+    unknown). The what-if uses it for a target that lacks the tier.
+
+    >>> tier_speedup("bf16", 1, {"flops_1t": 1e11, "flops_bf16_1t": 2e11}), tier_speedup("int8", 1, {})
+    (2.0, None)
+    """
+    one = TIER_CEILINGS[tier][1 if threads > 1 else 0]
+    f32 = TIER_CEILINGS["f32"][1 if threads > 1 else 0]
+    return ceilings[one] / ceilings[f32] if ceilings.get(one) and ceilings.get(f32) else None
 
 
 def classify(report: StageReport, bounds: dict[str, str]) -> str:

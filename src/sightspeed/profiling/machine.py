@@ -7,7 +7,10 @@ Methods (each the best of several repeats, on arrays far larger than the 32 MiB 
 - fp32: ``float32`` matmul of 2048x2048 (2 n^3 FLOPs), BLAS limited to 1 thread, then all threads (threadpoolctl);
 - file read: a fresh 256 MiB file, flushed and dropped from the page cache (posix_fadvise), read in 4 MiB blocks;
 - JPEG decode and encode: simplejpeg, 1 thread, pixels per second, on real photos (the built-in samples; a profile
-  re-measures them on a few of the run's own JPEGs), else on a synthetic full-HD image; ``jpeg_source`` says which.
+  re-measures them on a few of the run's own JPEGs), else on a synthetic full-HD image; ``jpeg_source`` says which;
+- bf16 and int8: a square MatMul through OpenVINO (bf16 hint; QDQ int8) and onnxruntime (QDQ int8), 1 thread and
+  all; ``tiers`` records per tier whether the CPU has it natively and each runtime's number (:mod:`.tiers`). A tier
+  no installed runtime runs is ``None``.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ from ..cores import available
 from ..host import cache_dir
 from ..host import fingerprint as fingerprint  # the cache key; the host module describes the machine
 from ..host import last_level_cache as last_level_cache
+from . import tiers
 
 CEILINGS = {  # name -> (unit, what it bounds)
     "mem_bw_1t": ("B/s", "memory"),
     "mem_bw_all": ("B/s", "memory"),
     "flops_1t": ("FLOP/s", "compute"),
     "flops_all": ("FLOP/s", "compute"),
+    "flops_bf16_1t": ("FLOP/s", "compute"),  # None where no installed runtime runs bf16 (see ``tiers``)
+    "flops_bf16_all": ("FLOP/s", "compute"),
+    "flops_int8_1t": ("OP/s", "compute"),
+    "flops_int8_all": ("OP/s", "compute"),
     "disk_read": ("B/s", "io"),
     "jpeg_decode": ("px/s", "compute"),
     "jpeg_encode": ("px/s", "compute"),
@@ -180,8 +188,8 @@ def gpu_copy() -> dict[str, float] | None:
 
 
 def measure(quick: bool = False, photos: list[str] | None = None) -> dict[str, Any]:
-    """Measure every ceiling now (~15 s; quick: one round, ~5 s); the JPEG codec ones on ``photos`` (see
-    :func:`jpeg_rates`).
+    """Measure every ceiling now (~20 s; quick: one round, smaller tier probes, ~8 s); the JPEG codec ones on
+    ``photos`` (see :func:`jpeg_rates`).
 
     Each ceiling is the best of a few repeats within a round, and the measurement goes round all ceilings three
     times and keeps each one's median round: on a shared machine a neighbour's burst (or a lucky quiet moment)
@@ -195,6 +203,9 @@ def measure(quick: bool = False, photos: list[str] | None = None) -> dict[str, A
         "flops_all": lambda: fp32_flops(None, 2048, 3),
         "disk_read": lambda: disk_read(256),
     }
+    # 1024^2 reaches the same bf16/int8 peak as 2048^2 within a few % (this machine), at an eighth of the time
+    tier_probes, tier_record = tiers.prepare(cores, n=1024 if quick else 2048, repeats=3)
+    probes.update(tier_probes)
     rounds: dict[str, list[float]] = {name: [] for name in [*probes, "jpeg_decode", "jpeg_encode"]}
     source = ""
     for _ in range(1 if quick else 3):
@@ -205,12 +216,13 @@ def measure(quick: bool = False, photos: list[str] | None = None) -> dict[str, A
         rounds["jpeg_encode"].append(codec["jpeg_encode"])
         source = codec["jpeg_source"]
     result: dict[str, Any] = {name: float(np.median(values)) for name, values in rounds.items()}
+    result.update(tiers.combine({name: result.pop(name) for name in tier_probes}, tier_record))
     result["jpeg_source"] = source
     gpu = gpu_copy()
     if gpu:
         result.update({"gpu_h2d": gpu["h2d"], "gpu_d2h": gpu["d2h"]})
     result["measured"] = {"at": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": quick, "cores": cores,
-                          "fingerprint": fingerprint()}
+                          "fingerprint": fingerprint(), "runtimes": tiers.versions()}
     return result
 
 
@@ -219,14 +231,19 @@ def cache_path() -> Path:
 
 
 def cached_ceilings() -> dict[str, Any] | None:
-    """The cached ceilings if they are there and still hold for this machine; never measures."""
+    """The cached ceilings if they are there and still hold for this machine; never measures.
+
+    They do not hold when the machine changed (fingerprint), a ceiling is missing (a cache written before it was
+    measured, e.g. the bf16/int8 tiers), or the runtimes the tier probes use changed since (:func:`.tiers.stale`).
+    A tier ceiling that is there as ``None`` (no runtime ran it) holds: it says "not measurable here".
+    """
     try:
         cached = json.loads(cache_path().read_text())
     except (OSError, ValueError):
         return None
     if cached.get("measured", {}).get("fingerprint") != fingerprint() or not all(n in cached for n in CEILINGS):
         return None
-    return cached
+    return None if tiers.stale(cached) else cached
 
 
 def ceilings(refresh: bool = False, quick: bool = True, photos: list[str] | None = None) -> dict[str, Any]:

@@ -5,6 +5,13 @@ python-overhead with single-core speed, io with file reads; waiting stays as it 
 memory-bound stages move to the GPU and pay a host<->device copy of their inputs and outputs over PCIe plus a launch
 latency per call, so a memory-bound stage that does little math per byte is shown to lose; the rest stays on the CPU.
 
+Precision tiers: a compute-bound stage at a bf16 or int8 tier scales with that tier's peak (``cpu:2x`` makes it
+too 2x faster). ``tiers:f32`` (or ``tiers:int8``, ``tiers:bf16+int8``) is a target CPU with only those tiers'
+instructions: a stage whose tier the target lacks falls back to f32 there, and takes this machine's tier/fp32
+ceiling ratio longer (modelled: the whole stage scales, so a stage far below its SOL, mostly not math, loses less;
+a runtime may instead emulate the tier, slower still). A gain the target would have where this machine lacks the
+tier cannot be measured here, and the projection says so.
+
 Throughput: serial = 1 / sum of per-item times; pipelined = 1 / max(slowest stage per item / its workers,
 CPU time per item of all CPU stages / cores). Speed-ups compare the projection with the same model of this machine,
 so the model's own simplifications cancel.
@@ -13,7 +20,7 @@ so the model's own simplifications cancel.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .analysis import CODEC_WORK, StageReport
@@ -30,6 +37,7 @@ GPUS = {
 # Per call of a stage moved to a GPU: framework dispatch, tens of kernel launches and a synchronisation. Small
 # models are latency-bound there; 0.5 ms is typical of a small CNN through onnxruntime-gpu or TensorRT.
 GPU_CALL_S = 0.5e-3
+LOW_TIERS = ("bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -40,18 +48,27 @@ class Scenario:
     disk: float = 1.0
     cores: int | None = None  # None: as now
     gpu: dict[str, Any] | None = None
+    tiers: frozenset[str] | None = None  # the precision tiers the target runs natively (None: as this machine)
 
 
 def parse(spec: str) -> Scenario:
-    """``cpu:2x``, ``mem:1.5x``, ``disk:3x``, ``cores:8``, ``gpu:t4`` (see GPUS).
+    """``cpu:2x``, ``mem:1.5x``, ``disk:3x``, ``cores:8``, ``gpu:t4`` (see GPUS), ``tiers:f32`` (a CPU with only
+    f32; or ``tiers:int8``, ``tiers:bf16+int8``: the low-precision tiers it has natively).
 
     >>> parse("cpu:2x").compute, parse("cores:8").cores, parse("gpu:a100").gpu["bw"]
     (2.0, 8, 1555000000000.0)
+    >>> sorted(parse("tiers:f32").tiers), sorted(parse("tiers:bf16+int8").tiers)
+    ([], ['bf16', 'int8'])
     """
     kind, _, value = spec.partition(":")
     try:
         if kind == "gpu":
             return Scenario(spec, gpu=GPUS[value])
+        if kind == "tiers":
+            named = set(value.split("+"))
+            if named and named <= {"f32", *LOW_TIERS}:
+                return Scenario(spec, tiers=frozenset(named - {"f32"}))
+            raise ValueError(value)
         if kind == "cores":
             return Scenario(spec, cores=int(value))
         factor = float(value.rstrip("x"))
@@ -63,7 +80,8 @@ def parse(spec: str) -> Scenario:
             return Scenario(spec, disk=factor)
     except (KeyError, ValueError):
         pass
-    raise ValueError(f"what-if {spec!r}: use cpu:2x, mem:2x, disk:2x, cores:N or gpu:{'|'.join(GPUS)}")
+    raise ValueError(f"what-if {spec!r}: use cpu:2x, mem:2x, disk:2x, cores:N, tiers:f32|int8|bf16+int8 or "
+                     f"gpu:{'|'.join(GPUS)}")
 
 
 @dataclass
@@ -75,41 +93,61 @@ class Projection:
     pipelined_per_s: float
     limiting: str
     speedup: float  # pipelined, against the same model of this machine
+    notes: list[str] = field(default_factory=list)  # what the projection assumed (tier fallbacks) or left out
 
 
-def _stage_time(st: StageReport, sc: Scenario) -> tuple[float, bool]:
+def _tier_factor(st: StageReport, sc: Scenario) -> tuple[float, str | None]:
+    """How much longer a compute-bound stage's FLOPs take on a target with the tiers ``sc.tiers``, and why."""
+    if sc.tiers is None or st.tier not in LOW_TIERS or st.bound != "compute" or not st.work.get("flops"):
+        return 1.0, None
+    if st.tier not in sc.tiers:
+        if st.tier_speedup is None:
+            return 1.0, f"{st.name} ({st.tier}) would fall back to f32 there; not modelled: no {st.tier} ceiling here"
+        return st.tier_speedup, (f"{st.name} ({st.tier}) falls back to f32 there: x{st.tier_speedup:.2f} its time "
+                                 f"(this machine's {st.tier} / fp32 ceilings; modelled)")
+    if st.tier_native is False:
+        return 1.0, (f"{st.name} ({st.tier}): this CPU lacks native {st.tier}, so what a CPU with it gains is not "
+                     "modelled (kept as now)")
+    return 1.0, None
+
+
+def _stage_time(st: StageReport, sc: Scenario) -> tuple[float, bool, str | None]:
+    """(projected seconds per item, moved to the GPU, a note on the projection)."""
     if not st.items:
-        return 0.0, False
+        return 0.0, False, None
     per_item = (st.service_s or st.total_s) / st.items
     if sc.gpu and st.bound in ("compute", "memory") and not CODEC_WORK & set(st.work):
         flops = st.work.get("flops", 0.0) / st.items
         moved = st.bytes / st.items
         transfer = moved / sc.gpu["pcie"]
         launch = GPU_CALL_S * st.calls / st.items
-        return max(flops / sc.gpu["flops"], moved / sc.gpu["bw"]) + transfer + launch, True
+        return max(flops / sc.gpu["flops"], moved / sc.gpu["bw"]) + transfer + launch, True, None
     factor = {"compute": sc.compute, "python-overhead": sc.compute, "memory": sc.memory, "io": sc.disk}.get(
         st.bound, 1.0)
-    return per_item / factor, False
+    slower, note = _tier_factor(st, sc)
+    return per_item * slower / factor, False, note
 
 
 def project(stages: list[StageReport], scenario: Scenario, cores: int | None = None) -> Projection:
     now_cores = cores or os.cpu_count() or 1
     base = _throughput(stages, Scenario("now"), now_cores)
-    times, on_gpu = {}, []
+    times, on_gpu, notes = {}, [], []
     for st in stages:
-        times[st.name], gpu = _stage_time(st, scenario)
+        times[st.name], gpu, note = _stage_time(st, scenario)
         if gpu:
             on_gpu.append(st.name)
+        if note:
+            notes.append(note)
     serial, pipelined, limiting = _throughput(stages, scenario, scenario.cores or now_cores)
     return Projection(scenario.label, times, on_gpu, serial, pipelined, limiting,
-                      pipelined / base[1] if base[1] else 0.0)
+                      pipelined / base[1] if base[1] else 0.0, notes)
 
 
 def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[float, float, str]:
     per_stage: dict[str, float] = {}
     cpu_by_stage: dict[str, float] = {}
     for st in stages:
-        t, gpu = _stage_time(st, sc)
+        t, gpu, _ = _stage_time(st, sc)
         per_stage[st.name] = t / max(1, st.workers)
         if not gpu:
             service = st.service_s or st.total_s

@@ -1,10 +1,12 @@
-"""Console rendering with rich: a live progress bar, the end-of-run summary of a Session, and a run's failures
-(its manifest rows). The summary reads only the Session, so a saved session.json renders like a live run."""
+"""Console rendering with rich: a live progress bar, the end-of-run summary of a Session, a run's failures
+(its manifest rows) and the machine's ceilings. The summary reads only the Session, so a saved session.json
+renders like a live run."""
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
@@ -88,4 +90,52 @@ def failures(rows: Iterable[dict], manifest: str | None = None, max_rows: int = 
         table.add_row(row["input"], row.get("stage") or "", row.get("reason") or "")
     if len(bad) > max_rows:
         table.add_row(f"... and {len(bad) - max_rows} more", "", "")
+    return table
+
+
+def _shown(value: float, unit: str) -> str:
+    """``1.23e11, "FLOP/s"`` -> ``"123.00 GFLOP/s"``; pixels per second in MP/s."""
+    if unit == "px/s":
+        return f"{value / 1e6:,.2f} MP/s"
+    return f"{value / 1e9:,.2f} G{unit}"
+
+
+def machine_table(result: dict[str, Any], units: dict[str, tuple[str, str]], title: str = "ceilings") -> Table:
+    """Ceilings (what :func:`sightspeed.profiling.machine.ceilings` returns, or a Session's
+    ``machine["ceilings"]``) as a table, in the order and units of ``units`` (``name -> (unit, what it bounds)``:
+    ``machine.CEILINGS``): value, what it bounds, and for a precision tier's ceiling (``flops_<tier>_1t|all`` of a
+    tier the ``tiers`` record names) the runtime that reached it and whether the CPU runs the tier natively. A tier
+    no installed runtime could run shows why instead of a number.
+
+    >>> console = Console(width=150)
+    >>> with console.capture() as shown:
+    ...     console.print(machine_table({"flops_1t": 1e11, "flops_int8_1t": None,
+    ...                   "tiers": {"int8": {"native": True, "skipped": {"onnx": "not installed"}}}},
+    ...                   {"flops_1t": ("FLOP/s", "compute"), "flops_int8_1t": ("OP/s", "compute")}))
+    >>> "100.00 GFLOP/s" in shown.get() and "not measured: onnx: not installed" in shown.get()
+    True
+    """
+    records = result.get("tiers") or {}
+    tier_of = {f"flops_{tier}_{threads}": tier for tier in records for threads in ("1t", "all")}
+    table = Table(title=title, title_justify="left")
+    for col in ("ceiling", "value", "bounds", "through"):
+        table.add_column(col, overflow="fold")
+    for name, (unit, bound) in units.items():
+        if name not in result:
+            continue
+        tier = tier_of.get(name)
+        record = records.get(tier) or {}
+        value = result[name]
+        if value is None:
+            why = "; ".join(f"{k}: {v}" for k, v in (record.get("skipped") or {}).items()) or "no runtime"
+            table.add_row(name, f"not measured: {why}", bound, "")
+            continue
+        through = ""
+        if tier:
+            runs = record.get("runtimes") or {}
+            best = max(runs, key=lambda r: runs[r].get(name) or 0.0, default="")
+            native = record.get("native")
+            through = f"{best} {runs.get(best, {}).get('version') or ''}".strip() + (
+                ", native" if native else ", not native" if native is False else "")
+        table.add_row(name, _shown(value, unit), f"{bound} ({tier})" if tier else bound, through)
     return table

@@ -15,6 +15,20 @@ def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if value else "-"
 
 
+def bound_label(session: Session, report: StageReport) -> str:
+    """The bound as shown: a compute bound from a model's FLOPs names the stage's precision tier where the
+    session declares one (``compute (bf16)``; ``compute (bf16 vs fp32)`` when that tier's ceiling was not measured
+    and fp32's stood in)."""
+    declared = report.name in (session.config.get("tiers") or {})
+    if report.bound != "compute" or not declared or "flops" not in report.times_at_ceiling:
+        return report.bound
+    binding = max(report.times_at_ceiling, key=report.times_at_ceiling.get)
+    if binding != "flops":
+        return report.bound
+    fallback = report.tier != "f32" and report.flops_ceiling in ("flops_1t", "flops_all")
+    return f"compute ({report.tier} vs fp32)" if fallback else f"compute ({report.tier})"
+
+
 def stage_table(session: Session, reports: list[StageReport]) -> Table:
     items = max((r.items for r in reports), default=0)
     rate = items / session.wall_s if session.wall_s else 0.0
@@ -30,7 +44,7 @@ def stage_table(session: Session, reports: list[StageReport]) -> Table:
         table.add_row(
             r.name, str(r.calls), f"{r.total_s:.2f}", _fmt(r.ms_per_item, 2), f"{100 * r.wall_share:.0f}", f"{r.cpu_ratio:.2f}",
             _fmt(r.bytes / per / 1e6, 2), _fmt(r.work.get("flops", 0.0) / per / 1e6), _fmt(r.gbps, 2),
-            _fmt(r.gflops, 2), r.bound, f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
+            _fmt(r.gflops, 2), bound_label(session, r), f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
             f"{top['function']} {100 * top['share']:.0f}%" if top else "")
     return table
 
@@ -53,10 +67,14 @@ def whatif_table(reports: list[StageReport], specs: list[str], cores: int | None
     table = Table(title="what-if: projected from each stage's bound", title_justify="left")
     for col in ("machine", "limited by", "items/s pipelined", "items/s serial", "speed-up", "moved to GPU"):
         table.add_column(col, justify="right" if "items" in col or col == "speed-up" else "left", overflow="fold")
+    notes = []
     for spec in ["now", *specs]:
         proj: Projection = project(reports, parse(spec) if spec != "now" else _now(), cores)
         table.add_row(spec, proj.limiting, f"{proj.pipelined_per_s:.1f}", f"{proj.serial_per_s:.1f}",
                       f"{proj.speedup:.2f}x", ", ".join(proj.on_gpu) or "-")
+        notes += [f"{spec}: {note}" for note in proj.notes]
+    if notes:
+        table.caption, table.caption_justify = "\n".join(notes), "left"
     return table
 
 
@@ -74,7 +92,20 @@ def ceilings_line(session: Session) -> str:
             f"fp32 {c['flops_1t'] / 1e9:.0f} GFLOP/s (1 thread), {c['flops_all'] / 1e9:.0f} (all); "
             f"file read {c['disk_read'] / 1e9:.2f} GB/s; JPEG decode {c['jpeg_decode'] / 1e6:.0f} MP/s, "
             f"encode {c.get('jpeg_encode', 0) / 1e6:.0f} MP/s"
-            + (f" (on {c['jpeg_source']})" if c.get("jpeg_source") else ""))
+            + (f" (on {c['jpeg_source']})" if c.get("jpeg_source") else "") + tier_ceilings(c))
+
+
+def tier_ceilings(c: dict) -> str:
+    """``; bf16 380 GFLOP/s (1 thread), 720 (all); int8 ...`` for the tiers measured, marked where the CPU runs them
+    without native instructions; "" when none was (or the ceilings predate tiers)."""
+    parts = []
+    for tier, unit in (("bf16", "GFLOP/s"), ("int8", "GOP/s")):
+        one, many = c.get(f"flops_{tier}_1t"), c.get(f"flops_{tier}_all")
+        if one and many:
+            native = ((c.get("tiers") or {}).get(tier) or {}).get("native")
+            parts.append(f"{tier} {one / 1e9:.0f} {unit} (1 thread), {many / 1e9:.0f} (all)"
+                         + (" not native" if native is False else ""))
+    return "".join(f"; {p}" for p in parts)
 
 
 def render(console, session: Session, what_if: list[str] | None = None) -> list[StageReport]:
@@ -85,6 +116,8 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
     if reports and reports[0].contended:
         console.print(f"cores saturated ({100 * saturation(session):.0f}% busy): stages waited for a core their "
                       "siblings held, so bounds and % SOL use each stage's CPU time")
+    for note in (note for r in reports for note in r.notes):
+        console.print(note)
     console.print(ceilings_line(session))
     budget = budget_line(session)
     if budget:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -95,8 +97,6 @@ class PerThread:
     """
 
     def __init__(self, factory: Callable[[int], Runtime], example: list[np.ndarray] | None = None) -> None:
-        import threading
-
         self._factory = factory
         self._example = example
         self._local = threading.local()
@@ -134,7 +134,8 @@ class PerThread:
                 with self._lock:
                     self.loaded += 1
             mine[threads] = rt
-        return rt
+        store = _CAPTURE.get(rt.path) if _CAPTURE is not None else None
+        return rt if store is None else _Recording(rt, store)
 
 
 def with_models(stages: list, models: dict[str, list[PerThread]]) -> list:
@@ -146,3 +147,48 @@ def with_models(stages: list, models: dict[str, list[PerThread]]) -> list:
         return lambda: [h.get() for h in holders]
 
     return [replace(s, prepare=hook(models[s.name])) if s.name in models else s for s in stages]
+
+
+# model path -> the input arrays of the calls made while :func:`capturing` (None: not capturing)
+_CAPTURE: dict[str, list[list[np.ndarray]]] | None = None
+_CAPTURE_LOCK = threading.Lock()
+
+
+class _Recording:
+    """A runtime that keeps a copy of what it is called with (up to the store's limit), then runs it."""
+
+    def __init__(self, rt: Runtime, store: list) -> None:
+        self._rt, self._store = rt, store
+        self.name, self.path, self.threads, self.thread_safe = rt.name, rt.path, rt.threads, rt.thread_safe
+
+    def __getattr__(self, name: str):
+        return getattr(self._rt, name)
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        with _CAPTURE_LOCK:
+            if len(self._store) < self._store.limit:
+                self._store.append([np.array(a, copy=True) for a in arrays])
+        return self._rt.run(*arrays)
+
+
+class _Store(list):
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+
+@contextlib.contextmanager
+def capturing(paths: list[str], limit: int = 256) -> Iterator[dict[str, list[list[np.ndarray]]]]:
+    """Within the block, runtimes got through :class:`PerThread` for the model files ``paths`` record the arrays
+    they are called with (at most ``limit`` calls each): the calibration set of a post-training quantization is
+    what the pipeline really feeds its models.
+
+    Yields ``{path: [[array, ...] per call]}``, filled as the pipeline runs.
+    """
+    global _CAPTURE
+    stores = {str(p): _Store(limit) for p in paths}
+    previous, _CAPTURE = _CAPTURE, stores
+    try:
+        yield stores
+    finally:
+        _CAPTURE = previous

@@ -196,3 +196,38 @@ def describe(options: Sequence[Option]) -> list[tuple[str, str]]:
         shown = "" if o.type is bool or o.required or o.default in ("", None) else f" (default: {o.default})"
         rows.append((o.usage, (o.help or "") + shown))
     return rows
+
+
+def per_model(spec: str, models: Sequence[str], choices: Sequence[str], what: str = "value") -> dict[str, str]:
+    """A value for every model: ``spec`` is one choice for all (``bf16``) or ``model=choice`` pairs
+    (``det=bf16,rec=int8``; the models not named get the first choice). A bad spec is a ValueError saying
+    what is right.
+
+    >>> per_model("det=bf16,rec=int8", ("det", "cls", "rec"), ("f32", "bf16", "int8"))
+    {'det': 'bf16', 'cls': 'f32', 'rec': 'int8'}
+    >>> per_model("bf16", ("det", "rec"), ("f32", "bf16"))
+    {'det': 'bf16', 'rec': 'bf16'}
+    """
+    if "=" not in spec:
+        if spec not in choices:
+            raise ValueError(f"{what} {spec!r}: use one of {', '.join(choices)}, or {models[0]}=...,{models[-1]}=...")
+        return {m: spec for m in models}
+    values = {m: choices[0] for m in models}
+    for pair in spec.split(","):
+        model, _, value = pair.strip().partition("=")
+        if model not in models or value not in choices:
+            raise ValueError(f"{what} {pair.strip()!r}: use MODEL=VALUE with MODEL one of {', '.join(models)} and "
+                             f"VALUE one of {', '.join(choices)}")
+        values[model] = value
+    return values
+
+
+def join_per_model(values: dict[str, str]) -> str:
+    """The shortest spec :func:`per_model` reads back as ``values``: one word when every model agrees.
+
+    >>> join_per_model({"det": "bf16", "cls": "bf16"}), join_per_model({"det": "bf16", "cls": "f32"})
+    ('bf16', 'det=bf16,cls=f32')
+    """
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    return ",".join(f"{k}={v}" for k, v in values.items())

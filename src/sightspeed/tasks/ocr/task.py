@@ -12,8 +12,18 @@ from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
 from ...runtimes.base import PerThread, load, with_models
-from ..options import option
+from ..options import option, per_model
 from .text import CtcDecoder
+
+
+MODELS = ("det", "cls", "rec")  # the names --runtime and --precision use for the three models
+RUNTIMES = ("onnxruntime", "openvino")
+TIERS = ("f32", "bf16", "int8")
+STAGE_OF = {"det": "detect", "cls": "classify", "rec": "recognize"}
+# What `sightspeed tune` may turn for this task, beyond the executor, thread split and kernel backends every
+# pipeline has (tune/space.py): the runtime and tier of each model, and the crops per recognition call.
+TUNING = {"models": {k: STAGE_OF[k] for k in MODELS}, "runtimes": RUNTIMES, "tiers": TIERS,
+          "batch": ("rec_batch", "recognize", (1, 2, 4, 8)), "ops": ("preprocess", "db_bitmap", "box_scores")}
 
 
 @dataclass(frozen=True)
@@ -24,10 +34,14 @@ class OcrOptions:
     # come from the run's common options; the model files stay Python-only (a model swap needs its own
     # pre/post-processing).
     variant: str = "fast"  # fast | reference
-    runtime: str = option("onnxruntime", "model runtime (openvino needs the openvino extra)",
-                          choices=("onnxruntime", "openvino"))
-    precision: str = option("f32", "openvino only: f32, or bf16 (faster where the CPU has bf16 units)",
-                            choices=("f32", "bf16"))
+    runtime: str = option("onnxruntime", "model runtime for every model, or per model: det=openvino,rec=onnxruntime"
+                          " (openvino needs the openvino extra)", metavar="onnxruntime|openvino|MODEL=RUNTIME,...",
+                          check=lambda spec: per_model(spec, MODELS, RUNTIMES, "--runtime"))
+    precision: str = option("f32", "precision tier for every model, or per model: det=bf16,rec=int8. bf16: "
+                            "openvino, fast where the CPU has bf16 units; int8: the model quantized on your inputs "
+                            "(made by `sightspeed tune` or `sightspeed models quantize`)",
+                            metavar="f32|bf16|int8|MODEL=TIER,...",
+                            check=lambda spec: per_model(spec, MODELS, TIERS, "--precision"))
     # 1 by default, since batches cost more than their parts here (docs)
     rec_batch: int = option(1, "text-line crops per recognition call", minimum=1)
     draw: bool = option(False, "also write the image with its boxes drawn")
@@ -51,15 +65,35 @@ class Models:
         return self.rec_flops[0] + self.rec_flops[1] * width
 
 
+def model_files(options: OcrOptions) -> dict[str, tuple]:
+    """{det|cls|rec: (file to load, runtime, precision hint, tier)}: an int8 tier loads the cached quantized
+    model; a bf16 tier is OpenVINO's precision hint on the f32 file."""
+    from ...errors import ModelError
+    from ...models import quantize
+
+    runtimes = per_model(options.runtime, MODELS, RUNTIMES, "--runtime")
+    tiers = per_model(options.precision, MODELS, TIERS, "--precision")
+    files = {}
+    for key, name in zip(MODELS, (options.detector, options.classifier, options.recognizer)):
+        path, tier = resolve(name), tiers[key]
+        if tier == "int8":
+            path = quantize.find(path)
+            if path is None:
+                raise ModelError(f"no int8 model of {name} in the cache: make one with `sightspeed models quantize "
+                                 f"{name} --calibrate DIR` (or `sightspeed tune ocr DIR`)")
+        files[key] = (path, runtimes[key], "bf16" if tier == "bf16" else "f32", tier)
+    return files
+
+
 def load_models(options: OcrOptions) -> Models:
-    paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
+    files = model_files(options)
     examples = [np.zeros(s, np.float32) for s in ((1, 3, 64, 64), (1, 3, 48, 192), (1, 3, 48, 320))]
     # each stage's models run with that stage's share of the run's core budget (PerThread.get)
-    make = [PerThread(partial(load, p, options.runtime, precision=options.precision), [x])
-            for p, x in zip(paths, examples)]
-    # The character list is in the ONNX metadata, which only onnxruntime sessions expose.
-    rec_rt = load(paths[2], "onnxruntime", 1) if options.runtime != "onnxruntime" else make[2].sample()
-    characters = rec_rt.metadata["character"].splitlines()
+    make = [PerThread(partial(load, path, runtime, precision=hint), [x])
+            for (path, runtime, hint, _), x in zip(files.values(), examples)]
+    # The character list is in the ONNX metadata, which only onnxruntime sessions of the original file expose.
+    characters = load(resolve(options.recognizer), "onnxruntime", 1).metadata["character"].splitlines()
+    paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
     models = Models(*make, CtcDecoder(characters))
     _count_flops(models, paths)
     return models
@@ -88,12 +122,13 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     options = options or OcrOptions()
     if options.variant not in ("fast", "reference"):
         raise ValueError(f"ocr variant must be fast or reference, not {options.variant!r}")
-    if options.runtime not in ("onnxruntime", "openvino"):
-        raise ValueError(f"ocr runtime must be onnxruntime or openvino, not {options.runtime!r}")
     if options.rec_batch < 1:
         raise ValueError("rec_batch must be >= 1")
-    if options.precision != "f32" and options.runtime != "openvino":
-        raise ValueError(f"precision {options.precision} needs the openvino runtime (--runtime openvino)")
+    runtimes = per_model(options.runtime, MODELS, RUNTIMES, "--runtime")
+    tiers = per_model(options.precision, MODELS, TIERS, "--precision")
+    for key in MODELS:
+        if tiers[key] == "bf16" and runtimes[key] != "openvino":
+            raise ValueError(f"{key}: precision bf16 needs the openvino runtime")
     models = load_models(options)
     from ...kernels import db_bitmap
 
@@ -108,5 +143,10 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
                         {"detect": [models.det], "classify": [models.cls], "recognize": [models.cls, models.rec]})
     pipeline = Pipeline(steps, name=f"ocr-{options.variant}")
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
-                          "precision": options.precision})
+                          "precision": options.precision,
+                          # the f32 files (tune calibrates its int8 copies on what the pipeline feeds them)
+                          "model_files": {k: str(resolve(n)) for k, n in zip(MODELS, (
+                              options.detector, options.classifier, options.recognizer))},
+                          # each stage's tier (the profiler's % SOL is against that tier's ceiling)
+                          "tiers": {STAGE_OF[k]: tiers[k] for k in MODELS if options.variant == "fast" or k != "cls"}})
     return pipeline

@@ -16,6 +16,13 @@ from ...runtimes.base import PerThread, load, with_models
 from ..options import option
 
 
+# What `sightspeed tune` may turn for this task, beyond the executor, thread split and batch size every pipeline has
+# (tune/space.py): the ROI switch (off segments the whole frame) and the kernel ops' backends. The models are
+# .tflite files run by LiteRT at f32: no other tier or runtime takes them.
+TUNING = {"switches": {"roi": (True, False)}, "ops": ("preprocess", "feather_mask", "composite", "letterbox"),
+          "save_mask": True}
+
+
 @dataclass(frozen=True)
 class PortraitOptions:
     """Everything that shapes a portrait run. Validated once, in :func:`build`."""
