@@ -84,6 +84,31 @@ def test_portrait_fidelity_holds_mask_iou_and_mean_diff(tmp_path):
     assert not moved.ok and moved.values["mask_iou"] < 0.99
 
 
+def test_when_the_default_misses_the_bar_candidates_are_held_to_its_figure():
+    default = fidelity.Fidelity(False, "mask IoU >= 0.978", {"mask_iou": 0.978, "mean_abs_diff": 0.55, "missing": 0})
+    near = fidelity.Fidelity(False, "mask IoU >= 0.977", {"mask_iou": 0.977, "mean_abs_diff": 0.6, "missing": 0})
+    worse = fidelity.Fidelity(False, "mask IoU >= 0.95", {"mask_iou": 0.95, "mean_abs_diff": 0.6, "missing": 0})
+    assert fidelity.held_to_default("portrait", near, default).ok
+    got = fidelity.held_to_default("portrait", worse, default)
+    assert not got.ok and "further from the reference than the default" in got.figure
+    passing_default = fidelity.Fidelity(True, "", {"mask_iou": 0.999, "mean_abs_diff": 0.5, "missing": 0})
+    assert not fidelity.held_to_default("portrait", near, passing_default).ok  # the bar itself holds then
+
+
+def test_the_default_is_kept_unless_beaten_beyond_the_noise(sample_paths):
+    from sightspeed.tune.search import Tuner
+    from sightspeed.tune.trial import Trial
+
+    tuner = Tuner("portrait", sample_paths, budget_s=1)
+    default, other = Trial("default", "default", Candidate()), Trial("serial", "executor", Candidate(executor="serial"))
+    tuner.result.default = default
+    noisy = {"default": [1.00, 1.10, 0.95, 1.05, 1.00], "serial": [0.97, 1.08, 0.93, 1.02, 0.99]}
+    assert tuner._beyond_noise([other, default], noisy) is default
+    assert "within their noise" in tuner.result.notes[-1]
+    clear = {"default": [1.00, 1.01, 0.99, 1.00, 1.00], "serial": [0.80, 0.81, 0.79, 0.80, 0.82]}
+    assert tuner._beyond_noise([other, default], clear) is other
+
+
 def test_bf16_is_skipped_with_the_reason_on_a_cpu_without_it():
     """The doctor report decides: without amx_bf16 / avx512_bf16, no bf16 candidate is made."""
     from sightspeed.tune import space as sp

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -48,8 +49,6 @@ class TuneResult:
     @property
     def speedup(self) -> float | None:
         """Chosen vs default, by the median of the final alternating rounds."""
-        import statistics
-
         if self.best is None or self.default is None:
             return None
         mine, theirs = self.final.get(self.best.label), self.final.get(self.default.label)
@@ -99,6 +98,7 @@ class Tuner:
         self.model_files: dict[str, str] = {}  # model key -> its f32 file (the default pipeline's)
         self.batchable = False
         self.bounds: dict[str, str] = {}
+        self.default_fidelity: Fidelity | None = None  # set when the default itself misses the bar
         self._n = 0
 
     # ----- budget -----------------------------------------------------------------------------------------------
@@ -134,7 +134,7 @@ class Tuner:
                 self.model_files = dict(built.pipeline.info.get("model_files", {}))
                 self.batchable = any(s.batchable for s in built.pipeline.stages)
             first = self._first_pass(built, out, capture=trial.label == "default")
-            trial.fidelity = self._check(first.rows)
+            trial.fidelity = self._check(first.rows, default=trial.label == "default")
             for _ in range(self.repeats):
                 take(trial, built.run(self.inputs, out))
         except KeyboardInterrupt:
@@ -156,8 +156,16 @@ class Tuner:
         self.calibration = {k: stores.get(p, []) for k, p in self.model_files.items()}
         return result
 
-    def _check(self, rows: list[dict]) -> Fidelity:
-        return self.metric(pairs_from(self.reference_rows, rows))
+    def _check(self, rows: list[dict], default: bool = False) -> Fidelity:
+        got = self.metric(pairs_from(self.reference_rows, rows))
+        if default and not got.ok:  # the baseline: candidates are held to its figure (fidelity.NO_WORSE)
+            self.default_fidelity = got
+            self.result.notes.append(f"the default misses the fidelity bar on these inputs ({got.figure}): "
+                                     "candidates must be no further from the reference than it is")
+            return Fidelity(True, got.figure + " (the default: the baseline)", got.values)
+        if self.default_fidelity is not None:
+            return fidelity_mod.held_to_default(self.task, got, self.default_fidelity)
+        return got
 
     def best(self) -> Trial:
         passing = [t for t in self.tried.values() if t.passed]
@@ -277,8 +285,6 @@ class Tuner:
         """The best ``top`` and the default measured again in alternating, shuffled rounds (after one warm-up pass
         each: a freshly built pipeline's first pass pays first-call costs), as many rounds as the budget allows,
         at least two."""
-        import statistics
-
         objective = self.result.objective
         ranked = sorted((t for t in self.tried.values() if t.passed), key=lambda t: -t.score(objective))
         finalists = ranked[:top]
@@ -308,12 +314,29 @@ class Tuner:
         shutil.rmtree(out, ignore_errors=True)
         self.result.final = {k: [round(x, 4) for x in v] for k, v in times.items()}
 
-        def score(t: Trial) -> float:
-            if objective == "latency":
-                return -statistics.median(lat[t.label])
-            return -statistics.median(times[t.label])
+        values = lat if objective == "latency" else times
+        self.result.best = self._beyond_noise(finalists, values)
 
-        self.result.best = max(finalists, key=score)
+    def _beyond_noise(self, finalists: list[Trial], values: dict[str, list[float]]) -> Trial:
+        """The fastest finalist by median (seconds per pass, or ms per item for latency), but the default unless
+        that one beats it by more than the rounds' own spread (the two medians' absolute deviations, at least 2%):
+        on a noisy machine a tie is no reason to change the configuration."""
+        def mad(xs: list[float]) -> float:
+            m = statistics.median(xs)
+            return statistics.median([abs(x - m) for x in xs])
+
+        fastest = min(finalists, key=lambda t: statistics.median(values[t.label]))
+        default = self.result.default
+        if fastest is default or default.label not in values:
+            return fastest
+        mine, theirs = values[fastest.label], values[default.label]
+        margin = max(0.02, (mad(mine) + mad(theirs)) / statistics.median(theirs))
+        gain = 1 - statistics.median(mine) / statistics.median(theirs)
+        if gain > margin:
+            return fastest
+        self.result.notes.append(f"kept the default: the fastest candidate ({fastest.label}) was {gain:+.1%} in "
+                                 f"the final rounds, within their noise ({margin:.1%})")
+        return default
 
     def reserve(self) -> float:
         """Seconds kept for the final rounds: builds, a warm-up and two rounds of three candidates."""
