@@ -105,7 +105,7 @@ def test_limit_max_pixels_and_image_background(tmp_path, portrait_jpegs, sample_
     background = mask[..., 0] == 0
     assert background.mean() > 0.2
     assert np.abs(result[background].astype(int) - backdrop[background]).mean() < 4
-    proc = cli("run", "portrait", portrait_jpegs[2], "-o", str(out), "--max-megapixels", "0.4")
+    proc = cli("run", "portrait", portrait_jpegs[2], "-o", str(out), "--max-megapixels", "0.4", "--overwrite")
     assert proc.returncode == 3  # the 1280x720 frame is 0.92 MP
     (row,) = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert "1280x720 = 1 MP, over the 0.4 MP limit" in row["reason"]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -130,6 +131,22 @@ def _tuned(ctx: typer.Context, task: str, config: Optional[Path], no_tuned: bool
             backends_of(tuned.candidate), tuned.describe())
 
 
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt in the main thread (like Ctrl-C), so a killed run still leaves its session;
+    the previous handler is restored after."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _usage(message: str):
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(2)
@@ -139,13 +156,19 @@ def _execute(task: str, call):
     """Run ``call(on_start, on_item)`` under a progress bar; print the summary; exit 3 if any input failed."""
     from .report import console as render
 
+    from .io.outdir import OutDirError
+
     try:
         with render.progress(err, task) as (on_start, on_item):
             result = call(on_start, on_item)
+    except OutDirError as exc:  # OUT cannot be used as asked: nothing was written
+        _usage(str(exc))
     except OSError as exc:  # the output folder itself cannot be written: nothing to go on with
         err.print(f"[red]error:[/red] {exc.filename or ''}: {exc.strerror or exc}")
         raise typer.Exit(1)
     err.print(render.summary(result.session))
+    if result.resumed:
+        err.print(f"resumed: {result.resumed} inputs were already done and kept")
     table = render.failures(result.rows, result.manifest)
     if table is not None:
         err.print(table)
@@ -172,8 +195,13 @@ def run(
     oversubscribe: OversubscribeOpt = False,
     config: ConfigOpt = None,
     no_tuned: NoTunedOpt = False,
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (same task and options): inputs "
+                                "whose outputs are complete are skipped."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an OUT that holds a previous run (its "
+                                   "outputs are removed)."),
 ) -> None:
-    """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl."""
+    """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl (OUT must be new or empty, or hold a run to
+    --resume or --overwrite)."""
     quiet_pools()
     values, inputs = task_options(ctx, task, inputs or [])
     from .pipeline.run import run as run_pipeline
@@ -186,10 +214,17 @@ def run(
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     if tuned:
         session.config["tuned"] = tuned
-    with scope:
-        result = _execute(task, lambda on_start, on_item: run_pipeline(
-            pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
-            max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe))
+    with scope, _terminate_as_interrupt():
+        try:
+            result = _execute(task, lambda on_start, on_item: run_pipeline(
+                pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
+                max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe, resume=resume,
+                overwrite=overwrite))
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what ran is in the manifest and the session
+            if (out / "manifest.jsonl").is_file():
+                session.save(out / "session.json")
+            err.print(f"interrupted: {out}/manifest.jsonl has the inputs done; `--resume` continues the run")
+            raise typer.Exit(130)
     result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
     raise typer.Exit(3 if result.failed else 0)
 
@@ -255,7 +290,8 @@ def profile(
         with scope:
             result = _execute(args[0], lambda on_start, on_item: profile_run(
                 pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
-                on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe))
+                on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe,
+                overwrite=True))  # a profile's out/ is scratch: each profile starts it over
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
     render(_out(), session, specs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import threading
@@ -12,19 +13,84 @@ import numpy as np
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+# Output folders of running runs (real paths): below them no folder on the way to a written file may be a symlink.
+_GUARDED: set[str] = set()
+# path -> (size, sha256) of what write_atomic last wrote there (the manifest's checksums; popped by written())
+_WRITTEN: dict[str, tuple[int, str]] = {}
+_LOCK = threading.Lock()
+
+
+def guard(root: str | os.PathLike[str]) -> None:
+    with _LOCK:
+        _GUARDED.update({os.path.abspath(root), os.path.realpath(root)})  # as written to, and where it really is
+
+
+def unguard(root: str | os.PathLike[str]) -> None:
+    with _LOCK:
+        _GUARDED.difference_update({os.path.abspath(root), os.path.realpath(root)})
+
+
+def _guarded_root(folder: str) -> str | None:
+    with _LOCK:
+        return next((r for r in _GUARDED if folder == r or folder.startswith(os.path.join(r, ""))), None)
+
+
+def _make_parents(path: Path) -> None:
+    """Create ``path``'s folders; below a guarded output folder, each one is made or checked without following a
+    symlink (``OUT/sub -> ../elsewhere`` is an error, never a way out of OUT)."""
+    parent = str(path.parent)
+    root = _guarded_root(parent)
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    current = root
+    for part in Path(parent).relative_to(root).parts:
+        current = os.path.join(current, part)
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if os.path.islink(current) or not os.path.isdir(current):
+                raise OSError(f"{current}: a symlink or file where an output folder goes; not followed") from None
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
-    """Write ``data`` to a temporary name beside ``path``, then rename: readers see all of it or nothing."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``data`` to a temporary name beside ``path``, fsync, then rename: readers see all of it or nothing,
+    after a crash too. The temporary file is created exclusively (never through a symlink) and the rename replaces
+    a symlink at ``path`` instead of writing through it; below a running run's output folder, no folder on the way
+    may be a symlink either. Records the size and sha256 for the manifest (:func:`written`)."""
+    path = Path(os.path.abspath(path))
+    _make_parents(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if _guarded_root(str(path.parent)) is not None:  # an output of a running run: the manifest wants its checksum
+        digest = hashlib.sha256(data).hexdigest()
+        with _LOCK:
+            _WRITTEN[str(path)] = (len(data), digest)
     return str(path)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def written(path: str | os.PathLike[str]) -> tuple[int, str]:
+    """(size, sha256) of an output: as recorded when write_atomic wrote it, else read back (a video)."""
+    with _LOCK:
+        found = _WRITTEN.pop(str(os.path.abspath(path)), None)
+    return found if found is not None else (os.path.getsize(path), sha256_file(path))
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, require
 from .zoo import cache_dir, sha256_of
 
 # What the quantizer is asked for; part of the cache key, so a change here never reuses an old file.
@@ -143,7 +143,7 @@ def quantize(path: str | os.PathLike[str], samples: list[list[np.ndarray]], *, q
         _touch(hit.with_suffix(".json"))
         return hit
     try:
-        import onnxruntime as ort
+        ort = require("onnxruntime", "onnxruntime")
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError as exc:

@@ -14,6 +14,7 @@ from ..errors import InputError
 from ..io import sources as sources_mod
 from ..io import video
 from ..io.pool import BufferPool
+from ..io.outdir import OutDir, check_inputs
 from ..io.write import OutputNamer
 from ..profiling.cpu import CpuAccount, close_account
 from ..profiling.session import Session, StageInfo, machine_summary
@@ -32,6 +33,7 @@ class RunResult:
     failed: int = 0
     manifest: str | None = None
     rows: list[dict] = field(default_factory=list)
+    resumed: int = 0  # inputs finished by the run this one resumed (skipped)
 
     @property
     def images_per_s(self) -> float:
@@ -64,6 +66,9 @@ def run(
     max_pixels: int | None = None,
     cores: int | None = None,
     oversubscribe: bool = False,
+    resume: bool = False,
+    overwrite: bool = False,
+    fingerprint: dict | None = None,
 ) -> RunResult:
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
@@ -73,6 +78,11 @@ def run(
     ``workers x threads`` per stage and no more threads work at once unless ``oversubscribe``. The split is in
     ``session.stages`` (and the budget in ``session.config["cores"]``); OpenCV's process-wide thread count is the smallest stage
     share during the run and restored after it.
+
+    ``out_dir`` follows the output folder's contract (:mod:`sightspeed.io.outdir`): it must be empty or new, or hold
+    a previous run that ``resume`` continues (the inputs whose outputs are complete are skipped; ``fingerprint``,
+    default: the pipeline's name and info with its model files' sha256, must match) or ``overwrite`` replaces; one
+    run at a time; an input inside it is refused; ``OUT/_SUCCESS`` is written when every input went through.
 
     >>> import tempfile, numpy as np, simplejpeg
     >>> from sightspeed import Pipeline, Stage
@@ -86,9 +96,10 @@ def run(
     executor = executor or Serial()
     session = session or Session()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_inputs(inputs, out)
     pool = pool or BufferPool()
     pipe = complete(pipeline, pool, max_pixels)
+    outdir = OutDir(out, fingerprint or default_fingerprint(pipe), resume=resume, overwrite=overwrite)
     budget = CoreBudget.for_process(cores, oversubscribe)
     budget.split = executor.plan(pipe, budget)
     srcs = sources_mod.expand(inputs, skip=out)
@@ -102,8 +113,8 @@ def run(
     if on_start:
         on_start(len(srcs))
     namer = OutputNamer(out)
-    result = RunResult(session, manifest=str(out / "manifest.jsonl"))
-    sink = _Sink(result, pool, on_item)
+    result = RunResult(session, manifest=str(out / "manifest.jsonl"), resumed=len(outdir.done))
+    sink = _Sink(result, pool, on_item, outdir)
     own_account = session.enabled and session.account is None and session.cpu_clock is time.thread_time
     if own_account:  # every thread's CPU, pool threads included, charged to the stages
         session.account = CpuAccount(cores=budget.cores)
@@ -116,26 +127,42 @@ def run(
         session.now()
 
     try:
-        with opencv_threads(min(s.threads for s in budget.split.values())), \
-                open(result.manifest, "w") as manifest:
-            sink.manifest = manifest
-            for item in executor.run(pipe, _items(srcs, namer, session), session, budget, on_ready=ready):
+        with opencv_threads(min(s.threads for s in budget.split.values())):
+            items = _items(srcs, namer, session, set(outdir.done))
+            for item in executor.run(pipe, items, session, budget, on_ready=ready):
                 sink.take(item)
             sink.finish_video()
+        outdir.finish({"ok": result.ok + result.resumed, "failed": result.failed})
     finally:
         session.wall_s = time.perf_counter() - clock["started"]
         if own_account:
             close_account(session)
         pipe.close()
+        outdir.close()
     session.counters.update({"ok": result.ok, "failed": result.failed})
     return result
 
 
-def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session) -> Iterator[Item]:
-    """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode')."""
+def default_fingerprint(pipe: Pipeline) -> dict:
+    """What a resumed run must share with the run it continues: the tool's version, the pipeline, its info (the
+    task's options) and the sha256 of its model files."""
+    from .._version import __version__
+    from ..io.write import sha256_file
+
+    info = json.loads(json.dumps(pipe.info, default=str))
+    models = {k: sha256_file(p) for k, p in (info.get("model_files") or {}).items() if os.path.isfile(p)}
+    return {"sightspeed": __version__, "pipeline": pipe.name, "info": info, "models": models}
+
+
+def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session,
+           done: set[str] = frozenset()) -> Iterator[Item]:
+    """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode').
+    Sources in ``done`` (finished by the run being resumed) keep their output names but are not yielded."""
     index = 0
     for src in srcs:
         stem = namer.stem(src.relative)
+        if src.path in done:
+            continue
         if src.problem is not None or src.kind == "image":
             item = Item(src.path, index, output_stem=stem)
             if src.problem:
@@ -169,9 +196,9 @@ def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session)
 class _Sink:
     """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
 
-    def __init__(self, result: RunResult, pool: BufferPool, on_item: Callable[[dict], None] | None) -> None:
-        self.result, self.pool, self.on_item = result, pool, on_item
-        self.manifest = None
+    def __init__(self, result: RunResult, pool: BufferPool, on_item: Callable[[dict], None] | None,
+                 outdir: OutDir) -> None:
+        self.result, self.pool, self.on_item, self.outdir = result, pool, on_item, outdir
         self._video: dict | None = None
 
     def take(self, item: Item) -> None:
@@ -233,11 +260,10 @@ class _Sink:
     def _row(self, row: dict) -> None:
         if row["status"] == "ok":
             self.result.ok += 1
+            row["checksums"] = self.outdir.checksums(row["outputs"])  # what --resume checks the outputs against
         else:
             self.result.failed += 1
         self.result.rows.append(row)
-        if self.manifest is not None:
-            self.manifest.write(json.dumps(row) + "\n")
-            self.manifest.flush()
+        self.outdir.manifest.write(row)
         if self.on_item:
             self.on_item(row)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import host
+from ..errors import require  # the runtimes imported without their telemetry
 
 
 def _try(probe: Callable[[], Any]) -> Any:
@@ -62,12 +63,12 @@ def runtimes() -> dict[str, Any]:
     out: dict[str, Any] = {}
 
     def ort() -> dict[str, Any]:
-        import onnxruntime as ort_
+        ort_ = require("onnxruntime", "onnxruntime")
 
         return {"version": ort_.__version__, "providers": ort_.get_available_providers()}
 
     def ov() -> dict[str, Any]:
-        import openvino as ov_
+        ov_ = require("openvino", "openvino")
 
         core = ov_.Core()
         return {"version": ov_.__version__, "devices": core.available_devices}

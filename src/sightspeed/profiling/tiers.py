@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..host import describe
+from ..errors import require  # the runtimes imported without their telemetry
 
 TIERS = ("f32", "bf16", "int8")
 CEILINGS = {  # tier -> (1-thread ceiling, all-threads ceiling)
@@ -96,7 +97,7 @@ def matmul_model(n: int, quantized: bool = False) -> bytes:
 
 def _openvino(model: bytes, a: np.ndarray, threads: int, precision: str) -> tuple[Callable[[], None], str | None]:
     """(one inference, the precision OpenVINO's matrix-product kernel runs in) for ``model`` on ``threads``."""
-    import openvino as ov
+    ov = require("openvino", "openvino")
 
     core = ov.Core()
     compiled = core.compile_model(core.read_model(model, b""), "CPU", {
@@ -115,7 +116,7 @@ def _openvino(model: bytes, a: np.ndarray, threads: int, precision: str) -> tupl
 
 
 def _onnxruntime(model: bytes, a: np.ndarray, threads: int) -> tuple[Callable[[], None], str | None]:
-    import onnxruntime as ort
+    ort = require("onnxruntime", "onnxruntime")
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -114,7 +114,7 @@ class Built:
 
         with backends_of(self.candidate):
             return run(self.pipeline, inputs, out, executor=self.executor, pool=self.pool, cores=self.cores,
-                       session=Session())
+                       session=Session(), overwrite=True)  # tune's scratch folders: each pass starts over
 
 
 def take(trial: Trial, result) -> None:

@@ -143,7 +143,7 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
                         {"detect": [models.det], "classify": [models.cls], "recognize": [models.cls, models.rec]})
     pipeline = Pipeline(steps, name=f"ocr-{options.variant}")
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
-                          "precision": options.precision,
+                          "precision": options.precision, "draw": options.draw,
                           # the f32 files (tune calibrates its int8 copies on what the pipeline feeds them)
                           "model_files": {k: str(resolve(n)) for k, n in zip(MODELS, (
                               options.detector, options.classifier, options.recognizer))},

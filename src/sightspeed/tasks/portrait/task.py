@@ -108,5 +108,8 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
                         {"detect": [models.detector], "segment": [models.segmenter]})
     pipeline = Pipeline(steps, name=f"portrait-{options.variant}")
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
-                          "background": options.background})
+                          "background": options.background, "save_mask": options.save_mask,
+                          "quality": options.quality,
+                          "model_files": {"detector": str(resolve(options.detector)),
+                                          "segmenter": str(resolve(options.segmenter))}})
     return pipeline

@@ -1,0 +1,239 @@
+"""The output folder's contract, as a trusted batch tool keeps it (Spark's committer, rclone):
+
+- one writer per OUT: an exclusive lock (``OUT/.sightspeed.lock``); a second run gets a clear error;
+- never a silent overwrite: a non-empty OUT that holds no sightspeed run is refused; one that holds a run is
+  continued with ``resume`` (same fingerprint: tool version, task, options, tuned config, model sha256s; a mismatch
+  is refused naming what differs) or started over with ``overwrite`` (the previous run's files are removed);
+- inputs equal to or inside OUT are refused (their outputs would be read as inputs);
+- nothing is written through a symlink inside OUT (see :func:`sightspeed.io.write.write_atomic`);
+- the manifest is append-only JSONL, one row per finished input (after its outputs are in place), fsynced at a
+  bounded interval; on resume a torn last line is dropped and only complete rows (outputs present with the size and
+  sha256 the row recorded) are kept: those inputs are skipped, the rest redone; leftover ``.partial`` files removed;
+- ``OUT/_SUCCESS`` says the run went through every input (written last).
+
+``OUT/.sightspeed-run.json`` records the fingerprint of the run that owns the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import SightspeedError
+from . import write as write_mod
+
+RUN_FILE = ".sightspeed-run.json"
+LOCK_FILE = ".sightspeed.lock"
+MANIFEST = "manifest.jsonl"
+SUCCESS = "_SUCCESS"
+OWN_FILES = (RUN_FILE, MANIFEST, SUCCESS, "session.json")
+
+
+class OutDirError(SightspeedError, ValueError):
+    """OUT cannot be used as asked (a usage error: exit 2); the message says why and what to do."""
+
+
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(os.path.join(folder, ""))
+
+
+def check_inputs(inputs: list[str], out: str | os.PathLike[str]) -> None:
+    """An input equal to or inside OUT is an :class:`OutDirError` naming both (OUT inside an input is fine)."""
+    for given in inputs:
+        path = given[1:] if given.startswith("@") else given
+        if any(ch in path for ch in "*?[") or not os.path.exists(path):
+            continue
+        if _inside(path, str(out)):
+            raise OutDirError(f"input {given} is inside the output folder {out}: its outputs would be read as "
+                              "inputs; choose an output folder outside it")
+
+
+class OutDir:
+    """An output folder opened for one run (see the module's contract). ``done``: input -> its complete manifest
+    row from a previous run (skipped when resuming). Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, root: str | os.PathLike[str], fingerprint: dict[str, Any], *, resume: bool = False,
+                 overwrite: bool = False) -> None:
+        if resume and overwrite:
+            raise OutDirError("--resume and --overwrite exclude each other")
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise OutDirError(f"output folder {root} is a file")
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = json.loads(json.dumps(fingerprint, default=str))
+        self.done: dict[str, dict] = {}
+        self._lock = self._take_lock()
+        try:
+            self._open(resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+        write_mod.guard(self.root)
+        self.manifest = _Appender(self.root / MANIFEST)
+
+    # ----- opening ----------------------------------------------------------------------------------------------
+    def _take_lock(self) -> int:
+        import fcntl
+
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise OutDirError(f"output folder {self.root} is being written by another sightspeed run (pid {holder});"
+                              " wait for it, or choose another folder") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        return fd
+
+    def _open(self, resume: bool, overwrite: bool) -> None:
+        entries = [e for e in self.root.iterdir() if e.name != LOCK_FILE]
+        previous = self._previous()
+        if not entries:
+            pass
+        elif previous is None:
+            raise OutDirError(f"output folder {self.root} is not empty and holds no sightspeed run: choose an empty "
+                              "or new folder (nothing was written)")
+        elif overwrite:
+            self._remove_previous()
+        elif resume:
+            self._check_same(previous.get("fingerprint"))
+            self._load_done()
+        else:
+            raise OutDirError(f"output folder {self.root} holds a previous run: --resume continues it, --overwrite "
+                              "starts over")
+        if not (resume and entries):  # a resumed run keeps the record of the run it continues
+            record = {"fingerprint": self.fingerprint, "started": time.time()}
+            write_mod.write_atomic(self.root / RUN_FILE, json.dumps(record, indent=1).encode())
+
+    def _previous(self) -> dict | None:
+        """The previous run's record; a folder with a manifest but no record (an older sightspeed) counts as a
+        run without a fingerprint."""
+        path = self.root / RUN_FILE
+        if path.is_file() and not path.is_symlink():
+            try:
+                return json.loads(path.read_text())
+            except (OSError, ValueError):
+                return {}
+        return {} if (self.root / MANIFEST).is_file() else None
+
+    def _check_same(self, theirs: dict | None) -> None:
+        if not theirs:
+            raise OutDirError(f"{self.root}: the previous run recorded no fingerprint, so it cannot be resumed; "
+                              "--overwrite starts over")
+        keys = sorted(set(theirs) | set(self.fingerprint))
+        differ = [f"{k}: {theirs.get(k)!r} then, {self.fingerprint.get(k)!r} now" for k in keys
+                  if theirs.get(k) != self.fingerprint.get(k)]
+        if differ:
+            raise OutDirError(f"--resume: {self.root} was written with other settings ({'; '.join(differ)}); "
+                              "--overwrite starts over")
+
+    def _rows(self) -> list[dict]:
+        path = self.root / MANIFEST
+        if not path.is_file():
+            return []
+        rows = []
+        for line in path.read_bytes().split(b"\n"):
+            try:
+                rows.append(json.loads(line))
+            except ValueError:  # a torn last line (killed mid-write) or an empty one
+                continue
+        return rows
+
+    def _remove_previous(self) -> None:
+        for row in self._rows():
+            for output in row.get("outputs") or []:
+                if _inside(output, str(self.root)) and os.path.lexists(output) and not os.path.isdir(output):
+                    os.unlink(output)
+        for name in OWN_FILES + ("trace.json", "stages.prof"):
+            path = self.root / name
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+        self._remove_partials()
+
+    def _remove_partials(self) -> None:
+        for folder, dirs, files in os.walk(self.root):  # os.walk does not follow symlinks into folders
+            for name in files:
+                if name.startswith(".") and ".partial" in name:
+                    os.unlink(os.path.join(folder, name))
+
+    def _load_done(self) -> None:
+        """Keep the rows whose outputs are complete (present, same size and sha256); rewrite the manifest with
+        just those (atomically), so each input ends with one row; remove partial files."""
+        self.done = {r["input"]: r for r in self._rows() if r.get("status") == "ok" and self._complete(r)}
+        body = "".join(json.dumps(r) + "\n" for r in self.done.values())
+        write_mod.write_atomic(self.root / MANIFEST, body.encode())
+        (self.root / SUCCESS).unlink(missing_ok=True)
+        self._remove_partials()
+
+    def _complete(self, row: dict) -> bool:
+        sums = row.get("checksums") or {}
+        for output in row.get("outputs") or []:
+            expected = sums.get(os.path.relpath(output, self.root))
+            if expected is None or not os.path.isfile(output) or os.path.islink(output):
+                return False
+            if os.path.getsize(output) != expected[0] or write_mod.sha256_file(output) != expected[1]:
+                return False
+        return "checksums" in row  # rows of runs before checksums were recorded are redone
+
+    # ----- during and after the run ----------------------------------------------------------------------------
+    def checksums(self, outputs: list[str]) -> dict[str, list]:
+        """{path relative to OUT: [size, sha256]} of a finished item's outputs (as written)."""
+        found = {}
+        for output in outputs:
+            size_sha = write_mod.written(output)
+            found[os.path.relpath(output, self.root)] = list(size_sha)
+        return found
+
+    def finish(self, counts: dict[str, Any]) -> None:
+        """Every input went through: flush the manifest and write ``_SUCCESS``."""
+        self.manifest.sync()
+        write_mod.write_atomic(self.root / SUCCESS, json.dumps({**counts, "finished": time.time()}).encode())
+
+    def close(self) -> None:
+        manifest = getattr(self, "manifest", None)
+        if manifest is not None:
+            manifest.close()
+            self.manifest = None
+        write_mod.unguard(self.root)
+        if self._lock is not None:
+            os.close(self._lock)  # releases the flock
+            self._lock = None
+
+    def __enter__(self) -> OutDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Appender:
+    """The manifest: opened for append without following a symlink; each row one write(); fsync at most every
+    ``interval`` seconds (and on sync/close), so a crash loses at most that much of the record, never a whole row
+    in the middle."""
+
+    def __init__(self, path: Path, interval: float = 1.0) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        self._interval, self._last = interval, time.monotonic()
+
+    def write(self, row: dict) -> None:
+        os.write(self._fd, (json.dumps(row) + "\n").encode())
+        if time.monotonic() - self._last > self._interval:
+            self.sync()
+
+    def sync(self) -> None:
+        if self._fd is not None:
+            os.fsync(self._fd)
+            self._last = time.monotonic()
+
+    def close(self) -> None:
+        if self._fd is not None:
+            self.sync()
+            os.close(self._fd)
+            self._fd = None
+
