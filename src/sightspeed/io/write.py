@@ -10,6 +10,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
+from ..files import sha256_file
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -76,14 +78,6 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
         with _LOCK:
             _WRITTEN[str(path)] = (len(data), digest)
     return str(path)
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def written(path: str | os.PathLike[str]) -> tuple[int, str]:
