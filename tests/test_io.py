@@ -64,6 +64,54 @@ def test_max_pixels_is_checked_before_decoding():
         decode_image(data, "x.jpg", max_pixels=9999)
 
 
+def _tiff_header(width: int, height: int) -> bytes:
+    """A little-endian TIFF whose first IFD says width x height (LONG tags), with no pixel data at all."""
+    import struct
+
+    entries = [(256, 4, 1, width), (257, 4, 1, height)]
+    ifd = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHII", *e) for e in entries) + b"\0\0\0\0"
+    return b"II*\x00" + struct.pack("<I", 8) + ifd
+
+
+def _webp_vp8x(width: int, height: int) -> bytes:
+    body = b"VP8X" + (10).to_bytes(4, "little") + b"\0\0\0\0" + (width - 1).to_bytes(3, "little") \
+        + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + (4 + len(body)).to_bytes(4, "little") + b"WEBP" + body
+
+
+@pytest.mark.parametrize("fmt, data", [
+    ("TIFF", _tiff_header(30000, 30000)),
+    ("GIF", b"GIF89a" + (30000).to_bytes(2, "little") + (30000).to_bytes(2, "little") + b"\0" * 8),
+    ("WEBP", _webp_vp8x(30000, 30000)),
+])
+def test_every_format_is_size_checked_from_its_header(fmt, data):
+    """A 30000 x 30000 header in a few bytes is refused before any pixel memory exists (OpenCV would allocate
+    2.7 GB for it)."""
+    with pytest.raises(InputError, match=f"{fmt} header says 30000x30000 = 900 MP, over the 100 MP limit"):
+        decode_image(data, f"bomb.{fmt.lower()}")
+
+
+def test_real_files_of_every_format_read_their_size_from_the_header():
+    import cv2
+
+    from sightspeed.io.decode import header_size, sniff
+
+    image = np.random.default_rng(0).integers(0, 255, (37, 53, 3), np.uint8)
+    for ext, params in ((".png", []), (".bmp", []), (".tiff", []), (".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),
+                        (".webp", [cv2.IMWRITE_WEBP_QUALITY, 101])):  # 101: lossless (VP8L)
+        data = cv2.imencode(ext, image, params)[1].tobytes()
+        assert header_size(data, sniff(data)) == (53, 37), ext
+        assert decode_image(data).shape == (37, 53, 3)
+
+
+def test_unreadable_headers_are_refused_and_reasons_never_echo_the_file():
+    with pytest.raises(InputError, match="could not decode TIFF: header unreadable"):
+        decode_image(b"II*\x00" + b"\xff" * 4, "x.tif")
+    with pytest.raises(InputError) as info:
+        decode_image(b"SECRET-TOKEN-1234", "x.jpg")
+    assert "SECRET" not in str(info.value) and "53 45" not in str(info.value)  # neither text nor hex of it
+
+
 def test_read_errors_name_the_file(tmp_path):
     with pytest.raises(InputError) as info:
         read_image(str(tmp_path / "missing.jpg"))
@@ -103,6 +151,20 @@ def test_write_atomic_leaves_no_partial_file(tmp_path):
         write_atomic(target, None)  # fails mid-write
     assert target.read_bytes() == b"first"
     assert [p.name for p in tmp_path.iterdir()] == ["o.jpg"]
+
+
+def test_buffer_pool_is_bounded_in_bytes_dropping_the_least_recent_sizes():
+    from sightspeed.io.pool import BufferPool
+
+    pool = BufferPool(max_bytes=10 * 900 * 1200 * 3)
+    for k in range(300):  # 300 distinct photo sizes, each buffer given back
+        pool.give(pool.take((900 + k, 1200, 3)))
+        assert pool.free_bytes <= pool.max_bytes
+    assert pool.free_bytes > 0
+    recent = pool.take((900 + 299, 1200, 3))  # the most recent size is still there ...
+    assert pool.created == 300
+    pool.take((900, 1200, 3))  # ... the oldest was dropped: a new array
+    assert pool.created == 301 and recent.shape == (1199, 1200, 3)
 
 
 def test_buffer_pool_is_thread_safe():

@@ -87,6 +87,28 @@ def test_pipelined_runs_stages_concurrently():
     assert all(i.ok for i in out)
 
 
+def test_the_reorder_window_bounds_items_held_after_a_slow_one():
+    """Item 0 takes a while; the second worker races ahead. The feed stops admitting once ``window`` items wait
+    for item 0, so memory stays bounded (without it, every later item would pile up in the in-order sink)."""
+    import time
+
+    pulled = []
+
+    def source():
+        for k in range(200):
+            pulled.append(k)
+            yield Item(f"x{k}", k, image=np.zeros((2, 2, 3), np.uint8))
+
+    def slow_first(item):
+        if item.index == 0:
+            time.sleep(0.5)
+
+    runner = Pipelined(workers=2, window=8).run(Pipeline([Stage("s", slow_first)]), source(), Session())
+    first = next(runner)
+    assert first.index == 0 and len(pulled) <= 8 + 1, len(pulled)
+    assert [i.index for i in runner] == list(range(1, 200))
+
+
 def test_pipelined_reports_a_broken_source():
     def items():
         yield from make_items(2)

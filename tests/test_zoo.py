@@ -29,7 +29,7 @@ def test_fetch_downloads_extracts_verifies_and_reuses(tmp_path, monkeypatch):
     assert zoo.fetch("blazeface-short", download=False) == path and path.stat().st_mtime_ns == mtime
 
 
-def test_a_corrupted_cache_file_is_not_used(tmp_path, monkeypatch):
+def test_a_corrupted_cache_file_is_not_used(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path))
     monkeypatch.setattr(zoo, "installed_path", lambda entry: None)
     entry = zoo.ENTRIES["selfie-seg"]
@@ -38,6 +38,7 @@ def test_a_corrupted_cache_file_is_not_used(tmp_path, monkeypatch):
     bad.write_bytes(b"tampered")
     with pytest.raises(ModelError, match="not in the cache"):
         zoo.fetch("selfie-seg", download=False)
+    assert f"sha256 mismatch for selfie-seg ({bad}), re-fetching" in capsys.readouterr().err  # said, not silent
 
 
 def test_installed_package_copy_is_used_when_its_hash_matches():

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -95,7 +96,8 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
     except ValueError as exc:
         _usage(str(exc))
     runner = Pipelined(workers, batch_size, split=shares) if pipelined else Serial(batch_size=batch_size)
-    max_pixels = int(max_megapixels * 1_000_000)
+    # inf: no limit (an integer far above any image, never an OverflowError)
+    max_pixels = int(max_megapixels * 1_000_000) if math.isfinite(max_megapixels) else 2**62
     options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels, **values}
     pool = BufferPool()
     try:

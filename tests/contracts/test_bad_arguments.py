@@ -54,7 +54,8 @@ BAD = {
         ((np.zeros((8, 8), np.float32), (20, 10), (1.0, -1.0)), {}, "sigma"),
         ((np.zeros((8, 8), np.float32), (20, 10), (1.0, 1.0, 1.0)), {}, "sigma"),
     ],
-    "nms": [((np.zeros((10, 4), np.float32), np.zeros(5)), {}, "scores")],
+    "nms": [((np.zeros((10, 4), np.float32), np.zeros(5)), {}, "scores"),
+            ((np.zeros((10, 4), np.float32), np.zeros(10), -1.0), {}, "iou_threshold")],  # found by test_fuzz
     "weighted_nms": [((np.zeros((10, 4), np.float32), np.zeros((10, 1))), {}, "scores")],
     "db_bitmap": [
         ((np.zeros((50, 50), np.float32),), dict(out=img(10, 10, 0)), "out"),

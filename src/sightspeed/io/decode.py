@@ -38,13 +38,55 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 " and len(data) >= 30:  # lossy: 14-bit sizes after the key-frame start code
+        w, h = struct.unpack("<HH", data[26:30])
+        return w & 0x3FFF, h & 0x3FFF
+    if chunk == b"VP8L" and len(data) >= 25:  # lossless: 14 bits each, minus one, after the 0x2f signature
+        bits = struct.unpack("<I", data[21:25])[0]
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: 24-bit canvas sizes, minus one
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _tiff_size(data: bytes) -> tuple[int, int] | None:
+    """ImageWidth (256) and ImageLength (257) of the first IFD (the page OpenCV decodes)."""
+    order = "<" if data[:2] == b"II" else ">"
+    try:
+        (ifd,) = struct.unpack(order + "I", data[4:8])
+        (count,) = struct.unpack(order + "H", data[ifd:ifd + 2])
+        found = {}
+        for k in range(min(count, 4096)):
+            tag, kind, _, value = struct.unpack(order + "HHI4s", data[ifd + 2 + 12 * k: ifd + 14 + 12 * k])
+            if tag in (256, 257):
+                found[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), value[:2 if kind == 3 else 4])[0]
+    except struct.error:
+        return None
+    return (found[256], found[257]) if len(found) == 2 else None
+
+
 def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """(width, height) from the header where it is cheap to read, else None."""
+    """(width, height) from the header, else None (an unreadable header: the caller refuses the file, since
+    without a size it could only be checked after decoding it all).
+
+    >>> import numpy as np, cv2
+    >>> [header_size(cv2.imencode(ext, np.zeros((5, 7, 3), np.uint8))[1].tobytes(), fmt)
+    ...  for ext, fmt in ((".png", "PNG"), (".tif", "TIFF"), (".bmp", "BMP"))]
+    [(7, 5), (7, 5), (7, 5)]
+    """
     if fmt == "PNG" and len(data) >= 24:
         return struct.unpack(">II", data[16:24])
     if fmt == "BMP" and len(data) >= 26:
         w, h = struct.unpack("<ii", data[18:26])
         return abs(w), abs(h)
+    if fmt == "GIF" and len(data) >= 10:  # the logical screen, which every frame lies within
+        return struct.unpack("<HH", data[6:10])
+    if fmt == "WEBP":
+        return _webp_size(data)
+    if fmt == "TIFF":
+        return _tiff_size(data)
     if fmt == "JPEG":
         import simplejpeg
 
@@ -78,8 +120,12 @@ def decode_image(
         raise InputError(path, "empty file (0 bytes)")
     fmt = sniff(data)
     if fmt is None:
-        raise InputError(path, f"not an image: unknown format (first bytes {data[:8].hex(' ')})")
+        raise InputError(path, "not an image: its first bytes are none of JPEG, PNG, GIF, BMP, TIFF or WebP")
     size = header_size(data, fmt)
+    if size is None and fmt != "JPEG":  # refuse rather than decode something of unknown size (a 25 KB TIFF can
+        # be 30000x30000); a JPEG whose header does not parse gets simplejpeg's reason below
+        raise InputError(path, f"could not decode {fmt}: header unreadable (truncated or corrupt), so its size "
+                               "cannot be checked against max_pixels")
     if size is not None:
         w, h = size
         if w <= 0 or h <= 0:

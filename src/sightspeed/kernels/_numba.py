@@ -258,7 +258,7 @@ def _order(scores: np.ndarray) -> np.ndarray:
 
 @self_checked
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5) -> np.ndarray:
-    check_nms(boxes, scores)  # no bounds checks below
+    check_nms(boxes, scores, iou_threshold)  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
     return _nms(boxes, _order(scores), float(iou_threshold))
 
@@ -290,7 +290,7 @@ def _weighted_nms(boxes, scores, order, thr):  # pragma: no cover - compiled
 
 @self_checked
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    check_nms(boxes, scores, op="weighted_nms")  # no bounds checks below
+    check_nms(boxes, scores, iou_threshold, op="weighted_nms")  # no bounds checks below
     boxes = np.ascontiguousarray(boxes, np.float64).reshape(-1, 4)
     scores = np.ascontiguousarray(scores, np.float64)
     b, s = _weighted_nms(boxes, scores, _order(scores), float(iou_threshold))

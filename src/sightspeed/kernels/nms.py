@@ -16,6 +16,8 @@ def check_nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = 0.5,
     checks.array(op, "scores", scores, ndim=1)
     if len(scores) != n:
         raise ValueError(f"{op}: {n} boxes but {len(scores)} scores")
+    if not 0.0 <= float(iou_threshold) <= 1.0:  # NaN fails this too; OpenCV would assert instead
+        raise ValueError(f"{op}: iou_threshold must be between 0 and 1, not {iou_threshold}")
 
 
 def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:

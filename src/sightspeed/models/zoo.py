@@ -114,9 +114,14 @@ def fetch(name: str, *, download: bool = True, quiet: bool = False) -> Path:
         entry = ENTRIES[name]
     except KeyError:
         raise ModelError(f"unknown zoo entry {name!r}; known: {', '.join(ENTRIES)}") from None
+    damaged = None
     for candidate in (installed_path(entry), cached_path(entry)):
-        if candidate is not None and candidate.is_file() and sha256_of(candidate) == entry.sha256:
-            return candidate
+        if candidate is not None and candidate.is_file():
+            if sha256_of(candidate) == entry.sha256:
+                return candidate
+            damaged = candidate
+    if damaged is not None and not quiet:  # never silently: a changed or truncated model file is news
+        print(f"sightspeed: sha256 mismatch for {name} ({damaged}), re-fetching", file=sys.stderr)
     if not download:
         raise ModelError(f"{name} is not in the cache ({cached_path(entry)}); run: sightspeed models fetch {name}")
     return _download(entry, quiet=quiet)

@@ -150,10 +150,13 @@ class Pipelined:
     batch_size: int = 1
     queue_size: int = 4
     split: Split = field(default_factory=dict)
+    # most items admitted and not yet handed back in order (default: 4 per stage). It bounds the memory held by
+    # items that finished after a slow one, waiting for it: the feed stops admitting until the slow one is out.
+    window: int | None = None
 
     def describe(self) -> dict[str, object]:
         return {"executor": "pipelined", "batch_size": self.batch_size, "workers": self.workers,
-                "queue_size": self.queue_size}
+                "queue_size": self.queue_size, "window": self.window}
 
     def plan(self, pipeline: Pipeline, budget: CoreBudget) -> dict[str, Share]:
         unknown = sorted(set(self.split) - {s.name for s in pipeline.stages})
@@ -189,7 +192,9 @@ class Pipelined:
                     target=contextvars.copy_context().run, name=f"{stage.name}-{w}", daemon=True,
                     args=(self._work, stage, share.threads, budget, ready, queues[k], queues[k + 1], session, alive, lock,
                           failures, stop)))
-        feed = threading.Thread(target=self._feed, args=(items, queues[0], failures, stop), name="feed", daemon=True)
+        admitted = threading.Semaphore(self.window or 4 * (len(stages) + 1))
+        feed = threading.Thread(target=self._feed, args=(items, queues[0], failures, stop, admitted), name="feed",
+                                daemon=True)
         for t in workers:
             t.start()
         try:
@@ -200,7 +205,7 @@ class Pipelined:
             if on_ready:
                 on_ready()
             feed.start()
-            yield from self._in_order(queues[-1], failures)
+            yield from self._in_order(queues[-1], failures, admitted)
         finally:
             stop.set()
             for q in queues:  # unblock anyone still waiting so the threads can see `stop`
@@ -210,9 +215,13 @@ class Pipelined:
                     t.join(timeout=5)
 
     @staticmethod
-    def _feed(items: Iterable[Item], out: queue.Queue, failures: list, stop: threading.Event) -> None:
+    def _feed(items: Iterable[Item], out: queue.Queue, failures: list, stop: threading.Event,
+              admitted: threading.Semaphore) -> None:
         try:
             for item in items:
+                while not admitted.acquire(timeout=0.1):  # the window is full: wait for the in-order sink
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
                 out.put(item)
@@ -262,7 +271,7 @@ class Pipelined:
                 outq.put(_END)
 
     @staticmethod
-    def _in_order(final: queue.Queue, failures: list) -> Iterator[Item]:
+    def _in_order(final: queue.Queue, failures: list, admitted: threading.Semaphore) -> Iterator[Item]:
         waiting: dict[int, Item] = {}
         expected = 0  # the runner numbers items 0, 1, 2, ...
         while True:
@@ -271,6 +280,7 @@ class Pipelined:
                 break
             waiting[got.index] = got
             while expected in waiting:
+                admitted.release()
                 yield waiting.pop(expected)
                 expected += 1
         if failures:

@@ -181,7 +181,7 @@ def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session,
                     break
                 session.record("decode", t, session.now(), items=1, bytes_out=frame.nbytes)
                 yield Item(f"{src.path}#{k}", index, image=frame, output_stem=stem,
-                           meta={"video": src.path, "frame": k, "fps": info.fps})
+                           meta={"video": src.path, "frame": k, "fps": info.fps, "expected": info.frames})
                 index += 1
                 k += 1
             if k == 0:
@@ -220,7 +220,7 @@ class _Sink:
         if v is None or v["path"] != path:
             self.finish_video()
             v = self._video = {"path": path, "stem": item.output_stem, "writer": None, "frames": 0,
-                               "error": None, "stage": None, "times": {}}
+                               "error": None, "stage": None, "times": {}, "expected": item.meta.get("expected", 0)}
         v["frames"] += 1 if item.ok else 0
         for k, t in item.times.items():
             v["times"][k] = v["times"].get(k, 0.0) + t
@@ -253,8 +253,14 @@ class _Sink:
                 outputs.append(v["writer"].close())
             else:
                 v["writer"].abort()
-        self._row({"input": v["path"], "status": "ok" if v["error"] is None else "error", "reason": v["error"],
-                   "stage": v["stage"], "outputs": outputs, "size": v.get("size"), "frames": v["frames"],
+        status = "ok" if v["error"] is None else "error"
+        expected = v["expected"]
+        if status == "ok" and expected > 0 and v["frames"] < 0.99 * expected:  # cut short or corrupt: never "ok"
+            status, v["error"] = "partial", (f"decoded {v['frames']} of the {expected} frames the container "
+                                             "declares (cut short or corrupt); the output has those frames")
+            v["stage"] = "decode"
+        self._row({"input": v["path"], "status": status, "reason": v["error"], "stage": v["stage"],
+                   "outputs": outputs, "size": v.get("size"), "frames": v["frames"], "expected_frames": expected,
                    "times_ms": {k: round(t * 1000, 3) for k, t in v["times"].items()}})
 
     def _row(self, row: dict) -> None:

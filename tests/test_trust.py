@@ -1,0 +1,91 @@
+"""Runs you can trust, beyond the output folder: a video cut short is never "ok"; no size limit means no limit;
+a real task killed mid-run (photos and a video) resumes to the outputs of an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "sightspeed", *args], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "COLUMNS": "200", **(env or {})})
+
+
+def avi(path: Path, frames: int = 100, size=(96, 64)) -> Path:
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
+    for k in range(frames):
+        frame = np.full((size[1], size[0], 3), (k * 2) % 255, np.uint8)
+        frame[:, (k % size[0]):] = 200
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def rows(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_a_video_cut_in_half_is_partial_never_ok(tmp_path):
+    whole = avi(tmp_path / "clip.avi")
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    (tmp_path / "a.py").write_text("from sightspeed import Pipeline, Stage\n"
+                                   "def build():\n    return Pipeline([Stage('copy', lambda item: None)])\n")
+    proc = subprocess.run([sys.executable, "-m", "sightspeed", "run", "a:build", str(whole), str(cut), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 3, proc.stderr
+    got = {Path(r["input"]).name: r for r in rows(tmp_path / "out")}
+    assert got["clip.avi"]["status"] == "ok" and got["clip.avi"]["frames"] == 100
+    partial = got["cut.avi"]
+    assert partial["status"] == "partial" and partial["expected_frames"] == 100 and partial["frames"] < 99
+    assert f"decoded {partial['frames']} of the 100 frames" in partial["reason"]
+
+
+def test_max_megapixels_inf_means_no_limit(tmp_path, sample_paths):
+    proc = cli("run", "portrait", sample_paths[0], "-o", str(tmp_path / "o"), "--max-megapixels", "inf")
+    assert proc.returncode == 0 and "OverflowError" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 6])
+def test_portrait_killed_mid_run_resumes_to_the_same_bytes(tmp_path, portrait_jpegs, seed):
+    import random
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(6):
+        for path in portrait_jpegs:
+            (folder / f"{k}_{Path(path).name}").write_bytes(Path(path).read_bytes())
+    avi(folder / "clip.avi", frames=40)
+    whole = tmp_path / "whole"
+    assert cli("run", "portrait", str(folder), "-o", str(whole), "--save-mask").returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "sightspeed", "run", "portrait", str(folder), "-o", str(out),
+                             "--save-mask"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.Random(seed).uniform(0.0, 0.6))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = cli("run", "portrait", str(folder), "-o", str(out), "--save-mask", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(r["input"] for r in rows(out)) == sorted(r["input"] for r in rows(whole))
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith(".") and p.suffix in (".jpg", ".png", ".mp4")}
+
+    assert files(out) == files(whole)
+    assert not [p for p in out.rglob("*") if "partial" in p.name]
