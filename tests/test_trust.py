@@ -20,13 +20,16 @@ def cli(*args, env=None):
                           timeout=600, env={**os.environ, "COLUMNS": "200", **(env or {})})
 
 
-def avi(path: Path, frames: int = 100, size=(96, 64)) -> Path:
+def avi(path: Path, frames: int = 100, size=(96, 64), noise: bool = False) -> Path:
     import cv2
 
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, size)
+    rng = np.random.default_rng(0)
     for k in range(frames):
         frame = np.full((size[1], size[0], 3), (k * 2) % 255, np.uint8)
         frame[:, (k % size[0]):] = 200
+        if noise:  # incompressible: the encoded video is large
+            frame = rng.integers(0, 255, frame.shape, np.uint8)
         writer.write(frame)
     writer.release()
     return path
@@ -89,3 +92,43 @@ def test_portrait_killed_mid_run_resumes_to_the_same_bytes(tmp_path, portrait_jp
 
     assert files(out) == files(whole)
     assert not [p for p in out.rglob("*") if "partial" in p.name]
+
+
+def _small_files(limit: int):
+    """A child whose files may not grow past ``limit`` bytes (RLIMIT_FSIZE; the signal ignored so a write fails
+    with an error instead): a full disk, as far as the writes of one process can tell."""
+    import resource
+
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_writes_that_fail_are_error_rows_naming_the_file(tmp_path, sample_paths):
+    clip = avi(tmp_path / "clip.avi", frames=60, size=(320, 240), noise=True)
+    proc = subprocess.run([sys.executable, "-m", "sightspeed", "run", "portrait", *sample_paths, str(clip), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          preexec_fn=_small_files(40_000))
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    got = rows(tmp_path / "out")
+    assert len(got) == 3 and "Traceback" not in proc.stderr
+    failed = [r for r in got if r["status"] == "error"]
+    assert failed and all(r["stage"] == "write" and "could not write" in r["reason"] and str(tmp_path / "out")
+                          in r["reason"] for r in failed), failed
+    assert not any(r["status"] == "ok" and r["input"] == str(clip) for r in got)  # the video is never "ok"
+    assert not [p for p in (tmp_path / "out").rglob("*") if "partial" in p.name]
+
+
+def test_a_manifest_that_cannot_be_written_stops_the_run_naming_it(tmp_path, sample_paths):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(30):
+        (folder / f"p{k}.jpg").write_bytes(Path(sample_paths[0]).read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "sightspeed", "run", "portrait", str(folder), "-o",
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          preexec_fn=_small_files(2_000))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert f"{tmp_path / 'out' / 'manifest.jsonl'}: " in proc.stderr.replace("\n", "")  # (wrapped by the console)
+    for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines():
+        json.loads(line)  # no torn row

@@ -227,7 +227,10 @@ def run(
                 session.save(out / "session.json")
             err.print(f"interrupted: {out}/manifest.jsonl has the inputs done; `--resume` continues the run")
             raise typer.Exit(130)
-    result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
+    try:
+        result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
+    except OSError as exc:  # the outputs and the manifest are kept; only the timing record is missing
+        err.print(f"[yellow]warning:[/yellow] {exc.filename}: {exc.strerror}: the session was not saved")
     raise typer.Exit(3 if result.failed else 0)
 
 

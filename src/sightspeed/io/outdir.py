@@ -219,10 +219,17 @@ class _Appender:
 
     def __init__(self, path: Path, interval: float = 1.0) -> None:
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-        self._interval, self._last = interval, time.monotonic()
+        self._interval, self._last, self.path = interval, time.monotonic(), path
 
     def write(self, row: dict) -> None:
-        os.write(self._fd, (json.dumps(row) + "\n").encode())
+        line = (json.dumps(row) + "\n").encode()
+        try:
+            written = os.write(self._fd, line)
+        except OSError as exc:  # the record itself cannot be kept: the run stops, naming the file (exit 1)
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from None
+        if written != len(line):  # a short write (disk full mid-line): drop the torn tail, then stop
+            os.ftruncate(self._fd, os.lseek(self._fd, 0, os.SEEK_END) - written)
+            raise OSError(28, "No space left on device (the row was not kept)", str(self.path))
         if time.monotonic() - self._last > self._interval:
             self.sync()
 

@@ -58,9 +58,13 @@ class VideoWriter:
     def __init__(self, path: str, fps: float, size: tuple[int, int]) -> None:
         import cv2
 
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from .write import make_parents
+
+        self.path = Path(os.path.abspath(path))
+        make_parents(self.path)  # no symlinked folder below a running run's output folder
         self._tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        if os.path.lexists(self._tmp):  # a leftover (or a planted symlink): OpenCV would write through it
+            os.unlink(self._tmp)
         fourcc = cv2.VideoWriter_fourcc(*"mp4v")
         self._writer = cv2.VideoWriter(str(self._tmp), fourcc, fps, size)
         if not self._writer.isOpened():
@@ -75,7 +79,23 @@ class VideoWriter:
         self.count += 1
 
     def close(self) -> str:
+        """Finish the file, check it holds every frame written (OpenCV's writer only prints when a write fails,
+        e.g. on a full disk), fsync and rename it into place; OSError naming the file otherwise."""
+        import cv2
+
         self._writer.release()
+        cap = cv2.VideoCapture(str(self._tmp))
+        held = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        cap.release()
+        if held < 0.99 * self.count:
+            self._tmp.unlink(missing_ok=True)
+            raise OSError(f"could not write {self.path}: the file holds {held} of the {self.count} frames written "
+                          "(disk full or not writable?)")
+        fd = os.open(self._tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(self._tmp, self.path)
         return str(self.path)
 

@@ -37,7 +37,7 @@ def _guarded_root(folder: str) -> str | None:
         return next((r for r in _GUARDED if folder == r or folder.startswith(os.path.join(r, ""))), None)
 
 
-def _make_parents(path: Path) -> None:
+def make_parents(path: Path) -> None:
     """Create ``path``'s folders; below a guarded output folder, each one is made or checked without following a
     symlink (``OUT/sub -> ../elsewhere`` is an error, never a way out of OUT)."""
     parent = str(path.parent)
@@ -61,7 +61,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     a symlink at ``path`` instead of writing through it; below a running run's output folder, no folder on the way
     may be a symlink either. Records the size and sha256 for the manifest (:func:`written`)."""
     path = Path(os.path.abspath(path))
-    _make_parents(path)
+    make_parents(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
@@ -70,6 +70,9 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a quota, a read-only folder: say which file
+        tmp.unlink(missing_ok=True)
+        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -250,7 +250,10 @@ class _Sink:
         outputs = []
         if v["writer"] is not None:
             if v["error"] is None:
-                outputs.append(v["writer"].close())
+                try:
+                    outputs.append(v["writer"].close())
+                except OSError as exc:  # frames that never reached the disk: an error row, never "ok"
+                    v["error"], v["stage"] = str(exc), "write"
             else:
                 v["writer"].abort()
         status = "ok" if v["error"] is None else "error"

@@ -199,8 +199,12 @@ class Session:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict()))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(self.to_dict()))
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk: no torn session.json, and the error names the file
+            tmp.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         return path
 
     @classmethod
