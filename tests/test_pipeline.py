@@ -141,3 +141,41 @@ def test_session_round_trips_through_json(tmp_path):
     assert summary["ms_per_item"] == pytest.approx(100.0) and summary["cpu_ms_per_item"] == pytest.approx(50.0)
     with pytest.raises(ValueError, match="not a sightspeed session"):
         Session.from_dict({"schema": "other"})
+
+
+def test_a_long_run_keeps_exact_totals_and_a_bounded_sample_of_spans(tmp_path):
+    """100,000 spans: the Session keeps at most ``span_limit`` of them (a uniform sample, for the timeline) while
+    every figure of the stage summary counts all of them; p50/p95 from the sketch are within 1%."""
+    import random
+
+    rng = random.Random(1)
+    durations = [rng.lognormvariate(-4, 0.5) for _ in range(100_000)]
+    session = Session(span_limit=1000, wall_s=sum(durations))
+    t = 0.0
+    for d in durations:
+        session.record("model", t, t + d, items=2, cpu=d / 2, work={"flops": 10.0})
+        t += d
+    assert len(session.spans) == 1000 and session.spans_seen == 100_000
+    got = session.stage_summary()["model"]
+    assert got["calls"] == 100_000 and got["items"] == 200_000 and got["work"]["flops"] == pytest.approx(1e6)
+    assert got["total_s"] == pytest.approx(sum(durations)) and got["cpu_s"] == pytest.approx(sum(durations) / 2)
+    ordered = sorted(durations)
+    for q, key in ((0.5, "median_ms_per_call"), (0.95, "p95_ms_per_call")):
+        exact = 1000 * ordered[int(q * (len(ordered) - 1))]
+        assert abs(got[key] - exact) / exact < 0.01, (key, got[key], exact)
+    sample_mean = sum(s.duration for s in session.spans) / len(session.spans)  # the sample is not the first 1000
+    assert abs(sample_mean - sum(durations) / len(durations)) / sample_mean < 0.1
+    assert max(s.start for s in session.spans) > 0.5 * t
+    loaded = Session.load(session.save(tmp_path / "long.json"))
+    assert loaded.stage_summary() == session.stage_summary() and loaded.spans_seen == 100_000
+    assert (tmp_path / "long.json").stat().st_size < 400_000  # not 100,000 spans
+
+
+def test_a_session_saved_before_totals_still_loads():
+    session = Session(wall_s=1.0)
+    session.record("decode", 0.0, 0.25, items=1)
+    data = session.to_dict()
+    old = {k: v for k, v in data.items() if k not in ("totals", "spans_seen")}
+    old["schema"] = "sightspeed.session/1"
+    loaded = Session.from_dict(old)
+    assert loaded.stage_summary()["decode"]["calls"] == 1 and loaded.stage_summary()["decode"]["total_s"] == 0.25

@@ -132,3 +132,38 @@ def test_a_manifest_that_cannot_be_written_stops_the_run_naming_it(tmp_path, sam
     assert f"{tmp_path / 'out' / 'manifest.jsonl'}: " in proc.stderr.replace("\n", "")  # (wrapped by the console)
     for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines():
         json.loads(line)  # no torn row
+
+
+@pytest.mark.slow
+def test_ocr_killed_mid_run_resumes_to_the_same_results(tmp_path):
+    import random
+
+    from ocr_pages import make_pages
+
+    pages = tmp_path / "pages"
+    make_pages(pages)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(3):
+        for page in sorted(pages.glob("*.png")):
+            (folder / f"{k}_{page.name}").write_bytes(page.read_bytes())
+    whole = tmp_path / "whole"
+    assert cli("run", "ocr", str(folder), "-o", str(whole)).returncode == 0
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "sightspeed", "run", "ocr", str(folder), "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(random.Random(7).uniform(0.5, 2.0))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    resumed = cli("run", "ocr", str(folder), "-o", str(out), "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(r["input"] for r in rows(out)) == sorted(r["input"] for r in rows(whole))
+
+    def results(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob("*.json"))
+                if not p.name.startswith(".") and p.name != "session.json"}
+
+    assert results(out) == results(whole) and not [p for p in out.rglob("*") if "partial" in p.name]

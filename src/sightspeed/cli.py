@@ -221,7 +221,7 @@ def run(
             result = _execute(task, lambda on_start, on_item: run_pipeline(
                 pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
                 max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe, resume=resume,
-                overwrite=overwrite))
+                overwrite=overwrite, keep_rows=False))  # the manifest has every row; memory stays flat
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what ran is in the manifest and the session
             if (out / "manifest.jsonl").is_file():
                 session.save(out / "session.json")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def kind_of(path: str) -> str:
 
 
 def expand(inputs: list[str], skip: str | os.PathLike[str] | None = None) -> list[Source]:
+    """Every source of ``inputs`` as a list (:func:`iter_sources` listed to the end)."""
+    return list(iter_sources(inputs, skip))
+
+
+def iter_sources(inputs: list[str], skip: str | os.PathLike[str] | None = None) -> Iterator[Source]:
     """Expand inputs in the order given; a file named twice is used once; files below ``skip`` (the output
     folder, when it lies inside an input folder) are left out, so a second run does not eat the first one's output.
 
@@ -39,51 +45,47 @@ def expand(inputs: list[str], skip: str | os.PathLike[str] | None = None) -> lis
     - ``@list.txt``: one path per line (blank lines and ``#`` comments skipped; relative to the list's folder);
     - anything else: a file, image or video by its suffix.
     """
-    out: list[Source] = []
     seen: set[str] = set()
-
     skip_dir = os.path.join(os.path.realpath(skip), "") if skip is not None else None
-
-    def add(src: Source) -> None:
-        key = os.path.realpath(src.path) if src.problem is None else src.path
-        if skip_dir is not None and key.startswith(skip_dir):
-            return
-        if key not in seen:
-            seen.add(key)
-            out.append(src)
-
-    for raw in inputs:
+    for raw in inputs:  # lazily: a folder of 20,000 files gives its first source at once
         for src in _expand_one(raw):
-            add(src)
-    return out
+            key = os.path.realpath(src.path) if src.problem is None else src.path
+            if skip_dir is not None and key.startswith(skip_dir):
+                continue
+            if key not in seen:
+                seen.add(key)
+                yield src
 
 
-def _expand_one(raw: str) -> list[Source]:
+def _expand_one(raw: str) -> Iterator[Source]:
     if raw.startswith("@"):
-        return _from_list(raw[1:])
-    if any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
+        yield from _from_list(raw[1:])
+    elif any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
         matches = sorted(glob.glob(raw, recursive=True))
         if not matches:
-            return [Source(raw, Path(raw).name, problem="glob matched no files")]
-        return [s for m in matches for s in _from_path(m, explicit=False)]
-    return _from_path(raw, explicit=True)
+            yield Source(raw, Path(raw).name, problem="glob matched no files")
+        for m in matches:
+            yield from _from_path(m, explicit=False)
+    else:
+        yield from _from_path(raw, explicit=True)
 
 
-def _from_path(path: str, explicit: bool) -> list[Source]:
+def _from_path(path: str, explicit: bool) -> Iterator[Source]:
     name = Path(path).name
     if os.path.isdir(path):
         if explicit or Path(path).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
-            return _walk(path)
-        return [Source(path, name, problem="is a directory, not an image file")]
-    if os.path.islink(path) and not os.path.exists(path):
-        return [Source(path, name, problem="broken symbolic link")]
-    if not os.path.exists(path):
-        return [Source(path, name, problem="no such file")]
-    return [Source(path, name, kind_of(path))]
+            yield from _walk(path)
+        else:
+            yield Source(path, name, problem="is a directory, not an image file")
+    elif os.path.islink(path) and not os.path.exists(path):
+        yield Source(path, name, problem="broken symbolic link")
+    elif not os.path.exists(path):
+        yield Source(path, name, problem="no such file")
+    else:
+        yield Source(path, name, kind_of(path))
 
 
-def _walk(root: str) -> list[Source]:
-    found: list[Source] = []
+def _walk(root: str) -> Iterator[Source]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
@@ -97,25 +99,22 @@ def _walk(root: str) -> list[Source]:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)
             if os.path.isdir(full):
-                found.append(Source(full, rel, problem="is a directory, not an image file"))
+                yield Source(full, rel, problem="is a directory, not an image file")
             elif os.path.islink(full) and not os.path.exists(full):
-                found.append(Source(full, rel, problem="broken symbolic link"))
+                yield Source(full, rel, problem="broken symbolic link")
             else:
-                found.append(Source(full, rel, kind_of(full)))
-    return found
+                yield Source(full, rel, kind_of(full))
 
 
-def _from_list(list_path: str) -> list[Source]:
+def _from_list(list_path: str) -> Iterator[Source]:
     try:
         text = Path(list_path).read_text()
     except OSError as exc:
-        return [Source(list_path, Path(list_path).name, problem=f"cannot read list file: {exc.strerror or exc}")]
+        yield Source(list_path, Path(list_path).name, problem=f"cannot read list file: {exc.strerror or exc}")
+        return
     base = Path(list_path).parent
-    out: list[Source] = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        path = line if os.path.isabs(line) else str(base / line)
-        out.extend(_from_path(path, explicit=True))
-    return out
+        yield from _from_path(line if os.path.isabs(line) else str(base / line), explicit=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -60,7 +62,7 @@ def run(
     executor: Serial | Pipelined | None = None,
     limit: int | None = None,
     on_item: Callable[[dict], None] | None = None,
-    on_start: Callable[[int], None] | None = None,
+    on_start: Callable[[int | None], None] | None = None,  # None, then the count of inputs once listed
     session: Session | None = None,
     pool: BufferPool | None = None,
     max_pixels: int | None = None,
@@ -69,6 +71,7 @@ def run(
     resume: bool = False,
     overwrite: bool = False,
     fingerprint: dict | None = None,
+    keep_rows: bool = True,
 ) -> RunResult:
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
@@ -83,6 +86,8 @@ def run(
     a previous run that ``resume`` continues (the inputs whose outputs are complete are skipped; ``fingerprint``,
     default: the pipeline's name and info with its model files' sha256, must match) or ``overwrite`` replaces; one
     run at a time; an input inside it is refused; ``OUT/_SUCCESS`` is written when every input went through.
+    ``keep_rows=False`` keeps only the first 1,000 failed rows in ``result.rows`` (the manifest has them all), so
+    memory does not grow with the number of inputs.
 
     >>> import tempfile, numpy as np, simplejpeg
     >>> from sightspeed import Pipeline, Stage
@@ -102,19 +107,21 @@ def run(
     outdir = OutDir(out, fingerprint or default_fingerprint(pipe), resume=resume, overwrite=overwrite)
     budget = CoreBudget.for_process(cores, oversubscribe)
     budget.split = executor.plan(pipe, budget)
-    srcs = sources_mod.expand(inputs, skip=out)
-    if limit is not None:
-        srcs = srcs[:limit]
+    # listed lazily: the first input starts at once, however many there are; the count (for the progress bar and
+    # the session) comes from a second listing on a side thread
+    srcs = _counted(itertools.islice(sources_mod.iter_sources(inputs, skip=out), limit))
     session.stages = [StageInfo(s.name, s.batchable, budget.split[s.name].threads, budget.split[s.name].workers)
                       for s in pipe.stages]
     session.machine = session.machine or machine_summary()
-    session.config.update({"pipeline": pipe.name, "inputs": len(srcs), **executor.describe(), **pipe.info,
+    session.config.update({"pipeline": pipe.name, **executor.describe(), **pipe.info,
                            **budget.describe()})
     if on_start:
-        on_start(len(srcs))
+        on_start(None)
+        threading.Thread(target=lambda: on_start(sum(1 for _ in itertools.islice(
+            sources_mod.iter_sources(inputs, skip=out), limit))), name="count-inputs", daemon=True).start()
     namer = OutputNamer(out)
     result = RunResult(session, manifest=str(out / "manifest.jsonl"), resumed=len(outdir.done))
-    sink = _Sink(result, pool, on_item, outdir)
+    sink = _Sink(result, pool, on_item, outdir, keep_rows)
     own_account = session.enabled and session.account is None and session.cpu_clock is time.thread_time
     if own_account:  # every thread's CPU, pool threads included, charged to the stages
         session.account = CpuAccount(cores=budget.cores)
@@ -134,6 +141,7 @@ def run(
             sink.finish_video()
         outdir.finish({"ok": result.ok + result.resumed, "failed": result.failed})
     finally:
+        session.config["inputs"] = srcs.count
         session.wall_s = time.perf_counter() - clock["started"]
         if own_account:
             close_account(session)
@@ -154,7 +162,22 @@ def default_fingerprint(pipe: Pipeline) -> dict:
     return {"sightspeed": __version__, "pipeline": pipe.name, "info": info, "models": models}
 
 
-def _items(srcs: list[sources_mod.Source], namer: OutputNamer, session: Session,
+class _counted:
+    """An iterator that counts what it has handed out."""
+
+    def __init__(self, it: Iterator) -> None:
+        self._it, self.count = it, 0
+
+    def __iter__(self) -> _counted:
+        return self
+
+    def __next__(self):
+        value = next(self._it)
+        self.count += 1
+        return value
+
+
+def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Session,
            done: set[str] = frozenset()) -> Iterator[Item]:
     """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode').
     Sources in ``done`` (finished by the run being resumed) keep their output names but are not yielded."""
@@ -197,8 +220,9 @@ class _Sink:
     """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
 
     def __init__(self, result: RunResult, pool: BufferPool, on_item: Callable[[dict], None] | None,
-                 outdir: OutDir) -> None:
+                 outdir: OutDir, keep_rows: bool = True) -> None:
         self.result, self.pool, self.on_item, self.outdir = result, pool, on_item, outdir
+        self.keep_rows = keep_rows
         self._video: dict | None = None
 
     def take(self, item: Item) -> None:
@@ -272,7 +296,8 @@ class _Sink:
             row["checksums"] = self.outdir.checksums(row["outputs"])  # what --resume checks the outputs against
         else:
             self.result.failed += 1
-        self.result.rows.append(row)
+        if self.keep_rows or (row["status"] != "ok" and len(self.result.rows) < 1000):
+            self.result.rows.append(row)
         self.outdir.manifest.write(row)
         if self.on_item:
             self.on_item(row)

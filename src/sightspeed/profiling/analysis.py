@@ -219,5 +219,5 @@ def session_cores(session: Session) -> int:
 def saturation(session: Session) -> float:
     """CPU time inside spans / (wall time x cores): near 1 when the run kept every core busy."""
     cores = session_cores(session)
-    cpu = sum(s.cpu for s in session.spans if s.kind == "run")
+    cpu = sum(t.cpu_s for t in session.totals.values())
     return cpu / (session.wall_s * cores) if session.wall_s else 0.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from .totals import StageTotals, totals_of
 
 Clock = Callable[[], float]
-SCHEMA = "sightspeed.session/1"
+SCHEMA = "sightspeed.session/2"  # /2: per-stage totals and a bounded sample of spans (/1 still loads)
+SCHEMAS = ("sightspeed.session/1", SCHEMA)
+SPAN_LIMIT = 10_000  # spans kept for the timeline (a uniform sample of all of them); totals count every one
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,16 @@ class Session:
     cpu_clock: Clock = field(default=time.thread_time, repr=False, compare=False)
     t0: float | None = field(default=None, repr=False, compare=False)
     account: Any = field(default=None, repr=False, compare=False)  # a profiling.cpu.CpuAccount while running
+    totals: dict[str, StageTotals] = field(default_factory=dict)  # stage -> running totals of every span
+    span_limit: int = SPAN_LIMIT
+    spans_seen: int = 0  # every span recorded; ``spans`` keeps a uniform sample of at most ``span_limit``
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.spans and not self.totals:  # built from spans (by hand, or a /1 file): count them
+            self.totals = totals_of(self.spans)
+            self.spans_seen = max(self.spans_seen, len(self.spans))
 
     def now(self) -> float:
         """Seconds since the session started (the first call starts it)."""
@@ -110,7 +122,17 @@ class Session:
         span = Span(stage, thread or threading.current_thread().name, start, end, items, bytes_in, bytes_out, kind,
                     cpu, dict(work) if work else {}, faults, preempted, saturation)
         with self._lock:
-            self.spans.append(span)
+            totals = self.totals.get(stage)
+            if totals is None:
+                totals = self.totals[stage] = StageTotals()
+            totals.add(span)
+            self.spans_seen += 1
+            if len(self.spans) < self.span_limit:
+                self.spans.append(span)
+            else:  # reservoir sampling: every span so far equally likely to be kept
+                k = self._rng.randrange(self.spans_seen)
+                if k < self.span_limit:
+                    self.spans[k] = span
 
     def count(self, name: str, value: float = 1) -> None:
         with self._lock:
@@ -119,50 +141,13 @@ class Session:
     # ----- summaries the renderers use -------------------------------------------------------------------------
     def stage_names(self) -> list[str]:
         """Declared stages first, then any other stage that has spans (e.g. user code's ``stage()`` blocks)."""
-        return list(dict.fromkeys([s.name for s in self.stages] + [s.stage for s in self.spans]))
+        return list(dict.fromkeys([s.name for s in self.stages] + list(self.totals) + [s.stage for s in self.spans]))
 
     def stage_summary(self) -> dict[str, dict[str, Any]]:
         """Per stage: calls, items, total and CPU seconds, ms per item, median ms per call, share of wall time,
         bytes in/out, declared work (summed), the seconds spent waiting for input and for a core, page faults,
         preemptions, and how busy the cores were meanwhile."""
-        runs_of: dict[str, list[Span]] = {name: [] for name in self.stage_names()}
-        waits: dict[str, float] = {}
-        core_waits: dict[str, float] = {}
-        for s in self.spans:  # one pass over the spans, however many stages
-            if s.kind == "run":
-                runs_of[s.stage].append(s)
-            elif s.kind == "core":
-                core_waits[s.stage] = core_waits.get(s.stage, 0.0) + s.duration
-            else:
-                waits[s.stage] = waits.get(s.stage, 0.0) + s.duration
-        out: dict[str, dict[str, Any]] = {}
-        for name, runs in runs_of.items():
-            total = sum(s.duration for s in runs)
-            cpu = sum(s.cpu for s in runs)
-            items = sum(s.items for s in runs)
-            work: dict[str, float] = {}
-            for s in runs:
-                for k, v in s.work.items():
-                    work[k] = work.get(k, 0.0) + v
-            out[name] = {
-                "calls": len(runs),
-                "items": items,
-                "total_s": total,
-                "ms_per_item": 1000 * total / items if items else 0.0,
-                "cpu_ms_per_item": 1000 * cpu / items if items else 0.0,
-                "median_ms_per_call": 1000 * statistics.median([s.duration for s in runs]) if runs else 0.0,
-                "wall_share": total / self.wall_s if self.wall_s else 0.0,
-                "cpu_s": cpu,
-                "bytes": sum(s.bytes_in + s.bytes_out for s in runs),
-                "work": work,
-                "wait_s": waits.get(name, 0.0),
-                "core_wait_s": core_waits.get(name, 0.0),
-                "faults": sum(s.faults for s in runs),
-                "preempted": sum(s.preempted for s in runs),
-                # how busy the cores were while the stage ran (wall-weighted)
-                "saturation": sum(s.saturation * s.duration for s in runs) / total if total else 0.0,
-            }
-        return out
+        return {name: self.totals.get(name, StageTotals()).summary(self.wall_s) for name in self.stage_names()}
 
     # ----- JSON -------------------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -175,24 +160,29 @@ class Session:
             "counters": self.counters,
             "hotspots": self.hotspots,
             "stages": [asdict(s) for s in self.stages],
+            "totals": {name: t.to_dict() for name, t in self.totals.items()},
+            "spans_seen": self.spans_seen,
             "span_fields": list(Span.__dataclass_fields__),
             "spans": [list(asdict(s).values()) for s in self.spans],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Session:
-        if data.get("schema") != SCHEMA:
+        if data.get("schema") not in SCHEMAS:
             raise ValueError(f"not a sightspeed session (schema {data.get('schema')!r}, expected {SCHEMA!r})")
         fields = data["span_fields"]
         known = set(Span.__dataclass_fields__)
+        spans = [Span(**{k: v for k, v in zip(fields, row) if k in known}) for row in data["spans"]]
         return cls(
             stages=[StageInfo(**s) for s in data["stages"]],
-            spans=[Span(**{k: v for k, v in zip(fields, row) if k in known}) for row in data["spans"]],
+            spans=spans,
             counters=dict(data["counters"]),
             machine=dict(data["machine"]),
             config=dict(data["config"]),
             wall_s=float(data["wall_s"]),
             hotspots=dict(data.get("hotspots", {})),
+            totals={k: StageTotals.from_dict(v) for k, v in data.get("totals", {}).items()},
+            spans_seen=int(data.get("spans_seen", len(spans))),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -31,8 +31,11 @@ def progress(console: Console, label: str) -> Iterator[tuple[Callable[[int], Non
                    TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
     state: dict[str, int] = {}
 
-    def on_start(total: int) -> None:
-        state["task"] = bar.add_task(label, total=total)
+    def on_start(total: int | None) -> None:  # None first (inputs still being listed), then the count
+        if "task" in state:
+            bar.update(state["task"], total=total)
+        else:
+            state["task"] = bar.add_task(label, total=total)
 
     def on_item(row: dict) -> None:
         bar.advance(state["task"])
