@@ -167,3 +167,23 @@ def test_ocr_killed_mid_run_resumes_to_the_same_results(tmp_path):
                 if not p.name.startswith(".") and p.name != "session.json"}
 
     assert results(out) == results(whole) and not [p for p in out.rglob("*") if "partial" in p.name]
+
+
+def test_a_really_full_disk_gives_error_rows_and_a_consistent_manifest(tmp_path, sample_paths):
+    """OUT on a 400 KB tmpfs: the photos fit, the video does not (ENOSPC). Skipped where mounting is not allowed."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root): the RLIMIT_FSIZE tests above cover the write paths")
+    try:
+        clip = avi(tmp_path / "clip.avi", frames=60, size=(320, 240), noise=True)
+        proc = cli("run", "portrait", *sample_paths, str(clip), "-o", str(disk / "out"))
+        assert proc.returncode in (1, 3) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        lines = (disk / "out" / "manifest.jsonl").read_text().splitlines()
+        got = [json.loads(line) for line in lines]  # no torn row
+        video = [r for r in got if r["input"] == str(clip)]
+        assert not video or (video[0]["status"] == "error" and "could not write" in video[0]["reason"]), video
+        assert all(r["status"] == "ok" for r in got if r["input"] != str(clip))
+        assert not [p for p in (disk / "out").rglob("*") if "partial" in p.name]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)

@@ -26,7 +26,7 @@ SCHEMAS = ("sightspeed.session/1", SCHEMA)
 SPAN_LIMIT = 10_000  # spans kept for the timeline (a uniform sample of all of them); totals count every one
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: the Session keeps up to SPAN_LIMIT of them
 class Span:
     stage: str
     thread: str
