@@ -60,7 +60,11 @@ def peer(task: str):
     import cv2
     import numpy as np
 
-    seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    try:
+        seg = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
+    except Exception as exc:  # e.g. mediapipe beside a protobuf it does not support (see docs/benchmarks.md)
+        print(f"MediaPipe peer unavailable: {exc}", file=sys.stderr)
+        return None
 
     def mediapipe(paths, out):
         for k, path in enumerate(paths):  # MediaPipe's documented recipe

@@ -51,3 +51,27 @@ def test_kernels_benchmark_prints_its_json():
     for row in report["all_ops"]:  # restated against the same ceiling as the targets
         if row["median_ms"] is not None:
             assert row["sol_pct"] == pytest.approx(100 * row["gb_s"] / bw["used"]), row
+
+
+def test_growth_benchmark_prints_its_json():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "growth.py"), "--small", "20", "--large", "60"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    small, large = report["runs"]["small"], report["runs"]["large"]
+    assert small["images"] == 20 and large["images"] == 60 and small["exit"] == large["exit"] == 0
+    assert report["large_over_small"]["ms_per_image"] == pytest.approx(large["ms_per_image"] / small["ms_per_image"],
+                                                                       rel=0.01)
+    assert large["spans_seen"] >= large["spans_kept"] > 0
+
+
+def test_tune_benchmark_prints_its_json():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "tune.py"), "portrait", "--budget", "30",
+                           "--rounds", "1", "--inputs", "2", "--tune-on", "2"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["task"] == "portrait" and report["rounds"] == 1 and report["inputs"] == 2
+    rates = {k: v["median"] for k, v in report["images_per_s"].items()}
+    assert report["tuned_over_default"]["median"] == pytest.approx(rates["tuned"] / rates["default"], rel=0.01)
+    assert report["tune"]["tried"][0]["candidate"] == "default" and report["tune"]["chosen"]
