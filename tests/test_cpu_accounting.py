@@ -90,8 +90,15 @@ def test_two_overlapping_two_thread_stages_are_oversubscribed(chain, inputs, tmp
 def test_page_faults_show_fresh_memory(inputs, tmp_path):
     reused = np.ones(16 << 20, np.uint8)  # touched here, before the run: its pages are there already
 
-    def fresh(item):
-        np.ones(16 << 20, np.uint8)  # 16 MiB of new pages, touched
+    def fresh(item):  # 16 MiB of new pages, touched. An anonymous mapping of its own: np.ones would come from
+        # malloc, which may hand back pages an earlier test freed (glibc raises its mmap threshold after large frees)
+        import mmap
+
+        block = mmap.mmap(-1, 16 << 20)
+        pages = np.frombuffer(block, np.uint8)
+        pages.fill(1)
+        del pages
+        block.close()
 
     def reuse(item):
         reused.fill(1)

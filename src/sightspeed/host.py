@@ -45,6 +45,14 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("sightspeed"))
 
 
+def opencl_caches_here() -> None:
+    """Point PoCL's and OpenCV's OpenCL kernel caches into sightspeed's cache folder (unless the user set them), so
+    a run writes nothing under ~/.cache. PoCL reads its variable when the OpenCL platform is first enumerated: call
+    this before anything touches OpenCL (``cv2.ocl.haveOpenCL()`` included)."""
+    os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir() / "pocl"))
+    os.environ.setdefault("OPENCV_OPENCL_CACHE_DIR", str(cache_dir() / "opencv-opencl"))
+
+
 def _boot_key() -> str:
     import psutil
 

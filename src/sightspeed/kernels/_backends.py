@@ -47,6 +47,9 @@ def _opencl() -> tuple[bool, str]:
     # device (e.g. PoCL). Read when the first OpenCL context is made, so this must come before any UMat use.
     if "OPENCV_OPENCL_DEVICE" not in os.environ and not glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/dri/render*"):
         os.environ["OPENCV_OPENCL_DEVICE"] = ":CPU:"
+    from ..host import opencl_caches_here
+
+    opencl_caches_here()
     import cv2
 
     if not cv2.ocl.haveOpenCL():

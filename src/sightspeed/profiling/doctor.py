@@ -48,6 +48,7 @@ def numpy_info() -> dict[str, Any]:
 def opencv() -> dict[str, Any]:
     import cv2
 
+    host.opencl_caches_here()  # haveOpenCL() below starts the OpenCL platform, which fixes its cache folder
     build = cv2.getBuildInformation()
 
     def line(label: str) -> str | None:
