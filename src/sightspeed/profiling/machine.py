@@ -47,14 +47,7 @@ CEILINGS = {  # name -> (unit, what it bounds)
 }
 
 
-def _best(fn: Callable[[], None], repeats: int) -> float:
-    fn()
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
+_best = tiers.best_seconds  # one timing rule for every ceiling
 
 
 def memory_bandwidth(threads: int = 1, mib: int = 256, repeats: int = 5) -> float:

@@ -128,17 +128,20 @@ def _onnxruntime(model: bytes, a: np.ndarray, threads: int) -> tuple[Callable[[]
     return lambda: session.run_with_iobinding(binding), None
 
 
+def best_seconds(fn: Callable[[], None], repeats: int) -> float:
+    """The best of ``repeats`` timed calls of ``fn``, after one untimed call (every ceiling probe's timing)."""
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
 def _rate(run: Callable[[], None], ops: float, repeats: int) -> Callable[[], float]:
-    """A probe: ops per second of ``run``, the best of ``repeats`` after one untimed call."""
-    def probe() -> float:
-        run()
-        best = float("inf")
-        for _ in range(repeats):
-            t = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - t)
-        return ops / best
-    return probe
+    """A probe: ops per second of ``run``, at its best of ``repeats``."""
+    return lambda: ops / best_seconds(run, repeats)
 
 
 def _missing(runtime: str) -> str | None:
