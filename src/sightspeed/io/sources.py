@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import path_key
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -28,7 +30,12 @@ class Source:
 
 
 def kind_of(path: str) -> str:
-    return "video" if Path(path).suffix.lower() in VIDEO_SUFFIXES else "image"
+    return "video" if _suffix(path) in VIDEO_SUFFIXES else "image"
+
+
+def _suffix(name: str) -> str:
+    """``Path(name).suffix.lower()`` without pathlib (once per file listed; pathlib interns every name)."""
+    return os.path.splitext(name)[1].lower()
 
 
 def expand(inputs: list[str], skip: str | os.PathLike[str] | None = None) -> list[Source]:
@@ -45,15 +52,16 @@ def iter_sources(inputs: list[str], skip: str | os.PathLike[str] | None = None) 
     - ``@list.txt``: one path per line (blank lines and ``#`` comments skipped; relative to the list's folder);
     - anything else: a file, image or video by its suffix.
     """
-    seen: set[str] = set()
+    seen: set[int] = set()
     skip_dir = os.path.join(os.path.realpath(skip), "") if skip is not None else None
     for raw in inputs:  # lazily: a folder of 20,000 files gives its first source at once
         for src in _expand_one(raw):
             key = os.path.realpath(src.path) if src.problem is None else src.path
             if skip_dir is not None and key.startswith(skip_dir):
                 continue
-            if key not in seen:
-                seen.add(key)
+            digest = path_key(key)
+            if digest not in seen:
+                seen.add(digest)
                 yield src
 
 
@@ -71,9 +79,9 @@ def _expand_one(raw: str) -> Iterator[Source]:
 
 
 def _from_path(path: str, explicit: bool) -> Iterator[Source]:
-    name = Path(path).name
+    name = os.path.basename(path.rstrip(os.sep)) or path
     if os.path.isdir(path):
-        if explicit or Path(path).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        if explicit or _suffix(path) not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
             yield from _walk(path)
         else:
             yield Source(path, name, problem="is a directory, not an image file")
@@ -90,11 +98,11 @@ def _walk(root: str) -> Iterator[Source]:
         dirnames.sort()
         media = IMAGE_SUFFIXES | VIDEO_SUFFIXES
         # A folder named like an image (x.jpg/) is reported, not entered: the user meant a file.
-        for d in [d for d in dirnames if Path(d).suffix.lower() in media]:
+        for d in [d for d in dirnames if _suffix(d) in media]:
             dirnames.remove(d)
             filenames.append(d)
         for name in sorted(filenames):
-            if Path(name).suffix.lower() not in media:
+            if _suffix(name) not in media:
                 continue
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root)

@@ -6,11 +6,10 @@ import hashlib
 import os
 import re
 import threading
-from pathlib import Path, PurePath
 
 import numpy as np
 
-from ..files import sha256_file
+from ..files import path_key, sha256_file
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -37,16 +36,19 @@ def _guarded_root(folder: str) -> str | None:
         return next((r for r in _GUARDED if folder == r or folder.startswith(os.path.join(r, ""))), None)
 
 
-def make_parents(path: Path) -> None:
+def make_parents(path: str | os.PathLike[str]) -> None:
     """Create ``path``'s folders; below a guarded output folder, each one is made or checked without following a
-    symlink (``OUT/sub -> ../elsewhere`` is an error, never a way out of OUT)."""
-    parent = str(path.parent)
+    symlink (``OUT/sub -> ../elsewhere`` is an error, never a way out of OUT). Plain strings, no pathlib: it runs
+    once per output and pathlib interns every name it parses."""
+    parent = os.path.dirname(os.path.abspath(path))
     root = _guarded_root(parent)
     if root is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
         return
     current = root
-    for part in Path(parent).relative_to(root).parts:
+    for part in os.path.relpath(parent, root).split(os.sep):
+        if part in ("", "."):
+            continue
         current = os.path.join(current, part)
         try:
             os.mkdir(current)
@@ -60,9 +62,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     after a crash too. The temporary file is created exclusively (never through a symlink) and the rename replaces
     a symlink at ``path`` instead of writing through it; below a running run's output folder, no folder on the way
     may be a symlink either. Records the size and sha256 for the manifest (:func:`written`)."""
-    path = Path(os.path.abspath(path))
+    path = os.path.abspath(path)
     make_parents(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.partial")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as f:
@@ -71,16 +74,23 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:  # a full disk, a quota, a read-only folder: say which file
-        tmp.unlink(missing_ok=True)
+        _unlink_quietly(tmp)
         raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _unlink_quietly(tmp)
         raise
-    if _guarded_root(str(path.parent)) is not None:  # an output of a running run: the manifest wants its checksum
+    if _guarded_root(folder) is not None:  # an output of a running run: the manifest wants its checksum
         digest = hashlib.sha256(data).hexdigest()
         with _LOCK:
-            _WRITTEN[str(path)] = (len(data), digest)
-    return str(path)
+            _WRITTEN[path] = (len(data), digest)
+    return path
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def written(path: str | os.PathLike[str]) -> tuple[int, str]:
@@ -130,16 +140,16 @@ class OutputNamer:
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root)
-        self._used: set[str] = set()
+        self.root = os.path.normpath(os.fspath(root))
+        self._used: set[int] = set()  # digests of the lower-cased stems given out (plain strings: no pathlib per item)
 
     def stem(self, relative: str) -> str:
-        parts = [p for p in PurePath(relative).parts if p not in ("", ".", "..", "/", "\\")]
-        parts = [safe_part(p) for p in parts] or ["output"]
-        base = str(PurePath(*parts[:-1], PurePath(parts[-1]).stem or parts[-1]))
+        parts = [safe_part(p) for p in relative.split("/") if p not in ("", ".", "..", "\\")] or ["output"]
+        parts[-1] = os.path.splitext(parts[-1])[0] or parts[-1]
+        base = "/".join(parts)
         candidate, k = base, 0
-        while candidate.lower() in self._used:
+        while path_key(candidate.lower()) in self._used:
             k += 1
             candidate = f"{base}-{k}"
-        self._used.add(candidate.lower())
-        return str(self.root / candidate)
+        self._used.add(path_key(candidate.lower()))
+        return os.path.join(self.root, candidate)
