@@ -31,11 +31,12 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": BOTTOM | {"io", "kernels", "profiling"},
     "tasks": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline"},
     "tune": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline", "tasks"},
-    "report": {"profiling", "kernels"},  # renderers: a Session (and bench rows), nothing of this machine
+    "report": {"profiling", "kernels", "_version", "errors"},  # renderers: a Session (and bench rows), nothing of this machine
 }
-ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "profiler", "magic", "samples", "testing"}
+ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "profiler", "magic", "samples", "testing"}
 # the only modules of profiling a renderer may read: the Session and what is computed from it alone
-REPORT_READS = {"profiling.session", "profiling.analysis", "profiling.whatif", "profiling", "kernels.bench"}
+REPORT_READS = {"profiling.session", "profiling.analysis", "profiling.whatif", "profiling.verdict", "profiling.trust",
+                "profiling.sketch", "profiling", "kernels.bench", "_version", "errors"}
 
 
 def _module_of(path: Path) -> list[str]:

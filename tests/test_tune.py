@@ -202,6 +202,12 @@ def test_portrait_tune_rejects_a_lossy_kernel_and_keeps_outputs(sample_paths, ca
     assert {"executor", "switches"} <= {t.phase for t in result.trials}  # executors, the ROI switch were tried
     assert result.spent_s <= 60 * 1.1 + 15  # within its budget (+10%), the last candidate's build aside
     json.dumps(result.as_dict())  # the table is JSON
+    from sightspeed.cli_tune import write_html  # `tune --html`: the candidate table beside the chosen one's profile
+
+    page = write_html(result, tmp_path / "tune.html").read_text()
+    assert '<section id="tune">' in page and f"{result.best.label} <b>(chosen)</b>" in page
+    assert page.count("<tr>") >= len(result.trials) and "FAIL" in page  # the lossy candidate, failed
+    assert '<section id="bounds">' in page and "segment" in page
 
 
 @pytest.mark.slow

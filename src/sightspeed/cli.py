@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .cli_tasks import TASK_COMMAND, CoresOpt, out_console, task_options
+from .cli_tasks import TASK_COMMAND, CoresOpt, WhatIfOpt, out_console, task_options
 from .cores import quiet_pools
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -53,8 +53,6 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A tuned.tom
                                                  "(runtime, precision, split, batch, backends; flags you give win).")]
 NoTunedOpt = Annotated[bool, typer.Option("--no-tuned", help="Ignore the tuned config saved for TASK on this "
                                           "machine.")]
-WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
-                                                  "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100.")]
 
 
 _out = out_console
@@ -254,6 +252,8 @@ def profile(
     refresh_ceilings: bool = typer.Option(False, help="Measure the machine's ceilings again."),
     config: ConfigOpt = None,
     no_tuned: NoTunedOpt = False,
+    html: bool = typer.Option(False, "--html", help="Also write OUT/report.html: one self-contained file (verdict, "
+                              "charts, tables, timeline)."),
 ) -> None:
     """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
     quiet_pools()
@@ -299,31 +299,13 @@ def profile(
                 overwrite=True))  # a profile's out/ is scratch: each profile starts it over
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
+    if html:
+        from .report import html as html_report
+
+        written["html"] = str(html_report.write(session, out / "report.html", specs, written["trace"]))
     render(_out(), session, specs)
     err.print("wrote " + ", ".join(written.values()))
     raise typer.Exit(code)
-
-
-@app.command()
-def report(
-    session_file: Path = typer.Argument(..., help="A session.json written by `sightspeed profile`."),
-    what_if: WhatIfOpt = None,
-) -> None:
-    """Render a saved profiling session again."""
-    from .profiling.session import Session
-    from .report.profile_console import render
-
-    try:
-        session = Session.load(session_file)
-    except (OSError, ValueError, KeyError) as exc:
-        err.print(f"[red]error:[/red] {session_file}: {exc}")
-        raise typer.Exit(2)
-    specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
-    try:
-        render(_out(), session, specs)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
 
 
 @app.command()
@@ -479,9 +461,11 @@ def bench_kernels(
         _out().print(f"picks saved to {saved}")
 
 
-from . import cli_tune  # noqa: E402  (tune, cache and models quantize live there)
+from . import cli_report, cli_tune  # noqa: E402  (report, compare; tune, cache and models quantize live there)
 
 app.command(**TASK_COMMAND)(cli_tune.tune)
+app.command()(cli_report.report)
+app.command()(cli_report.compare)
 app.add_typer(cli_tune.cache_app, name="cache")
 models_app.command("quantize")(cli_tune.models_quantize)
 

@@ -32,6 +32,10 @@ TASK_COMMAND: dict[str, Any] = {"cls": TaskCommand,
 CoresOpt = Annotated[Optional[int], typer.Option(min=1, help="Core budget of the run, split into workers x threads "
                                                  "per stage. Default: every core this process may use.")]
 
+# Scenarios of the what-if projection (profile, report).
+WhatIfOpt = Annotated[Optional[str], typer.Option("--what-if", help="Project onto other hardware, comma-separated: "
+                                                  "cpu:2x, mem:2x, disk:2x, cores:N, gpu:t4|l4|a10|a100|h100, tiers:f32.")]
+
 
 def out_console() -> Console:
     """Standard output; piped into a file it is 160 columns wide, so the stage tables keep their columns."""

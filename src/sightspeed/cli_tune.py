@@ -43,6 +43,8 @@ def tune(
                              "table of every candidate goes beside it, as .json)."),
     cores: CoresOpt = None,
     seed: int = typer.Option(0, help="Seed of the final rounds' shuffled order."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report: the candidate table, batch "
+                                        "curves, and the chosen configuration's profile."),
 ) -> None:
     """Search TASK's configurations on INPUTS (runtime and precision tier per model, executor and thread split,
     batch, switches, kernel backends); every candidate's outputs are checked against the f32 reference's."""
@@ -78,6 +80,23 @@ def tune(
     table = out.with_suffix(".json")
     table.write_text(json.dumps(result.as_dict(), indent=1, default=str))
     err.print(f"wrote {written[0]} and {table}; saved for `run {task}` on this machine: {written[1]}")
+    if html:
+        err.print(f"wrote {write_html(result, html)}")
+
+
+def write_html(result, path: Path) -> Path:
+    """The tune's HTML report: the chosen candidate's last timed pass as the profile, the search in its tune
+    section (candidates, batch curves, the choice)."""
+    from .profiler import describe_machine
+    from .profiling.session import Session
+    from .report import html
+
+    trial = result.best if result.best is not None and result.best.session is not None else result.default
+    session = trial.session if trial is not None and trial.session is not None else Session()
+    session.machine = session.machine or describe_machine("cached")
+    session.config.update({"pipeline": f"{result.task} (tuned: {trial.label if trial else '-'})",
+                           "task": result.task, "tune": json.loads(json.dumps(result.as_dict(), default=str))})
+    return html.write(session, path)
 
 
 def _about(result) -> dict:

@@ -15,6 +15,7 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
     from rich.console import Console
 
     from . import host
+    from .profiling import trust
     from .profiling.machine import cached_ceilings
     from .profiling.scope import profile
     from .report.profile_console import render
@@ -41,7 +42,10 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
     ceilings = cached_ceilings()  # never measured here: `sightspeed machine` does that once
     if ceilings:
         session.machine["ceilings"] = ceilings
-    render(Console(), session, what_if)
+    console = Console()
+    render(console, session, what_if)
+    if trust.warnings(session):  # the magic's own remedy for a run too small to trust
+        console.print(f"-n N runs the code N times (this was -n {repeats}): more calls, steadier numbers")
     return session if keep else None
 
 

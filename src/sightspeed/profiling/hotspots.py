@@ -3,18 +3,28 @@
 Plain cProfile sees one thread. Here every (thread, stage) pair gets its own ``cProfile.Profile``, enabled only
 while that stage runs on that thread (a per-thread stack handles nested stages: the inner one pauses the outer),
 so each function's time lands in the stage that ran it, whichever worker ran it. Merged they make one .prof file.
+
+sightspeed's own frames are never hotspots: the executor's, the profiler's (``sightspeed/profiling/``,
+``profiler.py``, ``magic.py``), the NVTX and ITT mirrors' (``nvtx``, ``ittapi``) and ``contextlib``'s (``with
+profile()``) are left out of :meth:`Hotspots.top`, and so is the own time of any function those frames called (the
+clocks and ``getrusage`` behind a span, the profiler's ``disable``), so a stage shows only what its code spent.
 """
 
 from __future__ import annotations
 
 import cProfile
+import contextlib
 import os
 import pstats
 import re
 import threading
 from typing import Any
 
-_SKIP = (os.path.join("sightspeed", "pipeline", "executors.py"), os.path.join("sightspeed", "profiling", ""))
+# Frames of sightspeed's own instrumentation (matched on "/"-separated paths): what a stage costs to measure
+_INSTRUMENTATION = ("/sightspeed/profiling/", "/sightspeed/profiler.py", "/sightspeed/magic.py", "/nvtx/", "/ittapi/")
+# The executor's frames are left out too, but what they call is the stage's own work (the user's function)
+_EXECUTOR = "/sightspeed/pipeline/executors.py"
+_CONTEXTLIB = os.path.abspath(contextlib.__file__).replace("\\", "/")
 
 
 class Hotspots:
@@ -41,11 +51,11 @@ class Hotspots:
             prof = self._profiles.get(key)
             if prof is None:
                 prof = self._profiles[key] = cProfile.Profile()
+        stack.append(prof)  # before enable: the stage's profile starts at the last moment
         try:
             prof.enable()
         except ValueError as exc:  # Python >= 3.12: one profiler per process (sys.monitoring)
             self.unavailable = str(exc)
-        stack.append(prof)
 
     def end(self, stage: str) -> None:
         """Stop the stage's profile. The enclosing one stays paused until :meth:`resume`, so the span's own
@@ -82,16 +92,24 @@ class Hotspots:
 
     def top(self, stage: str, n: int = 3) -> list[dict[str, Any]]:
         """The ``n`` functions with the most own time in ``stage``, as dicts (function, where, own_ms, share);
-        the first row's ``python_share`` says how much of the stage's own time was in Python-level frames."""
+        the first row's ``python_share`` says how much of the stage's own time was in Python-level frames.
+        sightspeed's own frames, and the time of what they called, are left out (see the module docstring)."""
         stats = self.stats(stage)
         if stats is None:
             return []
         rows = []
         total = 0.0
         python = 0.0
-        for (file, line, func), (_, ncalls, tottime, _, _) in stats.stats.items():
-            if any(part in file for part in _SKIP):
+        for (file, line, func), (_, ncalls, tottime, _, callers) in stats.stats.items():
+            if instrumentation(file) or _EXECUTOR in file.replace("\\", "/"):
                 continue
+            measuring = [edge for caller, edge in callers.items() if instrumentation(caller[0])]
+            if measuring:  # called (also) by the instrumentation: only the calls from elsewhere are the stage's
+                ncalls -= sum(edge[1] for edge in measuring)
+                tottime -= sum(edge[2] for edge in measuring)
+                if ncalls <= 0:
+                    continue
+                tottime = max(0.0, tottime)
             total += tottime
             if file != "~":
                 python += tottime
@@ -112,6 +130,19 @@ class Hotspots:
             return False
         stats.dump_stats(str(path))
         return True
+
+
+def instrumentation(file: str) -> bool:
+    """Whether a cProfile frame's file is sightspeed measuring itself (its profiler, the NVTX / ITT mirrors,
+    ``contextlib``'s ``with`` plumbing), never a hotspot of the code it measures.
+
+    >>> instrumentation("/x/site-packages/sightspeed/profiling/scope.py"), instrumentation("/x/nvtx/nvtx.py")
+    (True, True)
+    >>> instrumentation(contextlib.__file__), instrumentation("/home/me/app.py"), instrumentation("~")
+    (True, False, False)
+    """
+    path = file.replace("\\", "/")
+    return path == _CONTEXTLIB or any(part in path for part in _INSTRUMENTATION)
 
 
 def _short(path: str) -> str:

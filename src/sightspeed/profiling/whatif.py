@@ -94,6 +94,8 @@ class Projection:
     limiting: str
     speedup: float  # pipelined, against the same model of this machine
     notes: list[str] = field(default_factory=list)  # what the projection assumed (tier fallbacks) or left out
+    limiting_stage: str = "-"  # the stage named in ``limiting`` (the busiest one when all cores are)
+    cores_bound: bool = False  # the cores, not one stage's workers, set the pipelined rate
 
 
 def _tier_factor(st: StageReport, sc: Scenario) -> tuple[float, str | None]:
@@ -138,12 +140,12 @@ def project(stages: list[StageReport], scenario: Scenario, cores: int | None = N
             on_gpu.append(st.name)
         if note:
             notes.append(note)
-    serial, pipelined, limiting = _throughput(stages, scenario, scenario.cores or now_cores)
+    serial, pipelined, limiting, stage, cores_bound = _throughput(stages, scenario, scenario.cores or now_cores)
     return Projection(scenario.label, times, on_gpu, serial, pipelined, limiting,
-                      pipelined / base[1] if base[1] else 0.0, notes)
+                      pipelined / base[1] if base[1] else 0.0, notes, stage, cores_bound)
 
 
-def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[float, float, str]:
+def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[float, float, str, str, bool]:
     per_stage: dict[str, float] = {}
     cpu_by_stage: dict[str, float] = {}
     for st in stages:
@@ -158,8 +160,8 @@ def _throughput(stages: list[StageReport], sc: Scenario, cores: int) -> tuple[fl
     slowest = max(per_stage, key=per_stage.get) if per_stage else "-"
     cores_t = cpu_total / max(1, cores)
     bottleneck_t = max(per_stage.get(slowest, 0.0), cores_t)
-    if cores_t > per_stage.get(slowest, 0.0):
-        limiting = f"all {cores} cores busy (most: {max(cpu_by_stage, key=cpu_by_stage.get)})"
-    else:
-        limiting = slowest
-    return (1 / serial_t if serial_t else 0.0), (1 / bottleneck_t if bottleneck_t else 0.0), limiting
+    cores_bound = cores_t > per_stage.get(slowest, 0.0)
+    stage = max(cpu_by_stage, key=cpu_by_stage.get) if cores_bound else slowest
+    limiting = f"all {cores} cores busy (most: {stage})" if cores_bound else slowest
+    return ((1 / serial_t if serial_t else 0.0), (1 / bottleneck_t if bottleneck_t else 0.0), limiting, stage,
+            cores_bound)

@@ -4,9 +4,12 @@ comes from the Session (its machine description and ceilings included), so a sav
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
+from ..profiling import trust
 from ..profiling.analysis import StageReport, analyse, saturation, session_cores
 from ..profiling.session import Session
+from ..profiling.verdict import verdict
 from ..profiling.whatif import Projection, parse, project
 from .console import budget_line
 
@@ -30,23 +33,36 @@ def bound_label(session: Session, report: StageReport) -> str:
 
 
 def stage_table(session: Session, reports: list[StageReport]) -> Table:
+    """The per-stage table. Its per-unit columns are per item; where no stage counted items (a script's or
+    ``%sightspeed``'s stages declared ``items=0``) they are per call, and the title gives each stage's calls and
+    time instead of an items/s that would read 0."""
     items = max((r.items for r in reports), default=0)
-    rate = items / session.wall_s if session.wall_s else 0.0
-    table = Table(title=f"{session.config.get('pipeline', 'profile')}: {session.wall_s:.2f} s wall, "
-                        f"{rate:.2f} items/s", title_justify="left")
-    for col in ("stage", "calls", "total s", "ms/item", "% wall", "cpu/wall", "MB/item", "MFLOP/item", "GB/s", "GFLOP/s",
-                "bound", "% SOL", "top hotspot"):
+    unit = "item" if items else "call"
+    name = session.config.get("pipeline", "profile")
+    if items:
+        rate = items / session.wall_s if session.wall_s else 0.0
+        title = f"{name}: {session.wall_s:.2f} s wall, {rate:.2f} items/s"
+    else:
+        title = (f"{name}: {session.wall_s:.2f} s wall, no items counted; calls per stage: "
+                 + (", ".join(f"{r.name} {r.calls} in {r.total_s:.2f} s" for r in reports) or "none"))
+    table = Table(title=title, title_justify="left")
+    for col in ("stage", "calls", "total s", f"ms/{unit}", "% wall", "cpu/wall", f"MB/{unit}", f"MFLOP/{unit}",
+                "GB/s", "GFLOP/s", "bound", "% SOL", "top hotspot"):
         table.add_column(col, justify="left" if col in ("stage", "bound", "top hotspot") else "right",
                          overflow="fold")
     for r in reports:
-        per = max(1, r.items)
+        per = r.items if items else r.calls  # 0: the stage counted none (a row of "-", never totals as per-item)
         top = r.hotspots[0] if r.hotspots else None
         table.add_row(
-            r.name, str(r.calls), f"{r.total_s:.2f}", _fmt(r.ms_per_item, 2), f"{100 * r.wall_share:.0f}", f"{r.cpu_ratio:.2f}",
-            _fmt(r.bytes / per / 1e6, 2), _fmt(r.work.get("flops", 0.0) / per / 1e6), _fmt(r.gbps, 2),
-            _fmt(r.gflops, 2), bound_label(session, r), f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
+            r.name, str(r.calls), f"{r.total_s:.2f}", _per(1000 * r.total_s, per, 2), f"{100 * r.wall_share:.0f}",
+            f"{r.cpu_ratio:.2f}", _per(r.bytes / 1e6, per, 2), _per(r.work.get("flops", 0.0) / 1e6, per),
+            _fmt(r.gbps, 2), _fmt(r.gflops, 2), bound_label(session, r), f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
             f"{top['function']} {100 * top['share']:.0f}%" if top else "")
     return table
+
+
+def _per(amount: float, count: int, digits: int = 1) -> str:
+    return _fmt(amount / count, digits) if count else "-"
 
 
 def hotspot_table(session: Session) -> Table | None:
@@ -63,14 +79,21 @@ def hotspot_table(session: Session) -> Table | None:
     return table
 
 
-def whatif_table(reports: list[StageReport], specs: list[str], cores: int | None = None) -> Table:
-    table = Table(title="what-if: projected from each stage's bound", title_justify="left")
-    for col in ("machine", "limited by", "items/s pipelined", "items/s serial", "speed-up", "moved to GPU"):
+def whatif_table(reports: list[StageReport], specs: list[str], cores: int | None = None,
+                 measured: float | None = None) -> Table:
+    """What-if rows. Every row is a model, ``now`` included (this machine as the model sees it, the baseline of
+    the speed-ups); ``measured`` (the run's items / wall seconds) stands beside the ``now`` row only."""
+    table = Table(title="what-if: every row modelled from each stage's bound, now included; measured = items / wall",
+                  title_justify="left")
+    for col in ("machine", "limited by", "items/s pipelined", "items/s serial", "measured items/s", "speed-up",
+                "moved to GPU"):
         table.add_column(col, justify="right" if "items" in col or col == "speed-up" else "left", overflow="fold")
     notes = []
     for spec in ["now", *specs]:
         proj: Projection = project(reports, parse(spec) if spec != "now" else _now(), cores)
-        table.add_row(spec, proj.limiting, f"{proj.pipelined_per_s:.1f}", f"{proj.serial_per_s:.1f}",
+        now = spec == "now"
+        table.add_row("now (modelled)" if now else spec, proj.limiting, f"{proj.pipelined_per_s:.1f}",
+                      f"{proj.serial_per_s:.1f}", f"{measured:.1f}" if now and measured is not None else "",
                       f"{proj.speedup:.2f}x", ", ".join(proj.on_gpu) or "-")
         notes += [f"{spec}: {note}" for note in proj.notes]
     if notes:
@@ -108,11 +131,35 @@ def tier_ceilings(c: dict) -> str:
     return "".join(f"; {p}" for p in parts)
 
 
+# perf stat's units (one, many): task-clock is in msec, the other software events are counts
+PERF_UNITS = {"task-clock": ("ms CPU", "ms CPU"), "page-faults": ("fault", "faults"),
+              "context-switches": ("switch", "switches"), "cpu-migrations": ("migration", "migrations")}
+
+
+def perf_line(session: Session) -> str | None:
+    """perf's software counters with their units (``session.counters["perf.*"]``, from ``perf stat``), or None.
+
+    >>> perf_line(Session(counters={"perf.task-clock": 1500.0, "perf.context-switches": 42.0}))
+    'perf (software counters, whole run): task-clock 1,500 ms CPU, context-switches 42 switches'
+    """
+    perf = {k[5:]: v for k, v in session.counters.items() if k.startswith("perf.")}
+    if not perf:
+        return None
+    parts = []
+    for event, value in perf.items():
+        one, many = PERF_UNITS.get(event, ("", ""))  # an event without a known unit: the bare number
+        unit = one if f"{value:,.0f}" == "1" else many
+        parts.append(f"{event} {value:,.0f}" + (f" {unit}" if unit else ""))
+    return "perf (software counters, whole run): " + ", ".join(parts)
+
+
 def render(console, session: Session, what_if: list[str] | None = None) -> list[StageReport]:
     """Print everything about a profiled session; returns the stage reports. Reads only the Session: a session
     without ceilings (a ``run`` on a machine never measured) gets no % SOL, never this machine's ceilings."""
     reports = analyse(session)
     console.print(stage_table(session, reports))
+    for warning in trust.warnings(session):
+        console.print(Text(f"warning: {warning}", style="yellow"))
     if reports and reports[0].contended:
         console.print(f"cores saturated ({100 * saturation(session):.0f}% busy): stages waited for a core their "
                       "siblings held, so bounds and % SOL use each stage's CPU time")
@@ -126,9 +173,15 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
     hot = hotspot_table(session)
     if hot is not None:
         console.print(hot)
-    perf = {k[5:]: v for k, v in session.counters.items() if k.startswith("perf.")}
+    perf = perf_line(session)
     if perf:
-        console.print("perf (software counters, whole run): " + ", ".join(f"{k} {v:,.0f}" for k, v in perf.items()))
-    if what_if:
-        console.print(whatif_table(reports, what_if, session_cores(session)))
+        console.print(perf)
+    items = max((r.items for r in reports), default=0)
+    if what_if and not items:
+        console.print("what-if: not modelled: no stage counted items (a stage(..., items=N) block counts them)")
+    elif what_if:
+        measured = items / session.wall_s if session.wall_s else None
+        console.print(whatif_table(reports, what_if, session_cores(session), measured))
+    if any(r.total_s > 0 for r in reports):  # last, where a terminal leaves the eye: the same text as the HTML's
+        console.print(Text(f"verdict: {verdict(session, reports).text}", style="bold"))
     return reports

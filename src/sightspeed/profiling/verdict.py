@@ -1,0 +1,134 @@
+"""The verdict: one paragraph in plain words, computed from a profile's numbers: what limits the pipeline, by how
+much, and the first thing to try. Every report (console, HTML, ``--json``) shows the same one.
+
+- **What limits it**: the what-if model of this machine (:func:`.whatif.project`, scenario ``now``) names the stage
+  that sets the pipelined rate: the slowest stage per item and worker, or, when all cores are busy, the stage that
+  uses the most CPU.
+- **The first step**: a stage that is ``oversubscribed`` anywhere comes first (its preemptions slow every stage);
+  else it follows the limiting stage's bound (memory, compute on a model or a codec, io, waiting, python-overhead,
+  unknown), and quotes that stage's numbers: bytes or FLOPs per item, the rate reached, % of the ceiling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .analysis import CODEC_WORK, StageReport, analyse, session_cores
+from .session import Session
+from .whatif import Scenario, project
+
+NEAR_CEILING = 0.5  # at half its ceiling or more, a stage gains little from better code: do less work instead
+
+
+@dataclass
+class Verdict:
+    stage: str  # the stage the first step is about
+    bound: str
+    first_step: str
+    text: str  # the whole paragraph
+    numbers: dict[str, Any] = field(default_factory=dict)  # the figures the text quotes
+
+
+def verdict(session: Session, reports: list[StageReport] | None = None) -> Verdict:
+    reports = reports if reports is not None else analyse(session)
+    timed = [r for r in reports if r.total_s > 0]
+    if not timed:
+        return Verdict("-", "-", "profile a run with at least one stage", "No stage ran: nothing to judge.")
+    cores = session_cores(session)
+    now = project(timed, Scenario("now"), cores)
+    by_name = {r.name: r for r in timed}
+    limiting = by_name.get(now.limiting_stage) or max(timed, key=lambda r: r.total_s)
+    over = [r for r in timed if r.bound == "oversubscribed"]
+    focus = max(over, key=lambda r: r.total_s) if over else limiting
+    step, numbers = first_step(focus, session, cores, timed)
+    numbers = {"limiting_stage": limiting.name, "cores_bound": now.cores_bound, "cores": cores, **numbers}
+    return Verdict(focus.name, focus.bound, step, f"{_headline(session, timed)} {_limit(limiting, now, timed, cores)} {step}",
+                   numbers)
+
+
+def _headline(session: Session, reports: list[StageReport]) -> str:
+    name = session.config.get("pipeline") or "This profile"
+    items = max(r.items for r in reports)
+    if items:
+        rate = items / session.wall_s if session.wall_s else 0.0
+        return f"{name} ran {items:,} items in {session.wall_s:.2f} s ({rate:.1f} items/s)."
+    calls = sum(r.calls for r in reports)
+    return f"{name} ran {calls:,} stage calls in {session.wall_s:.2f} s."
+
+
+def _per(r: StageReport) -> str:
+    return "item" if r.items else "call"
+
+
+def _ms(r: StageReport) -> float:
+    return 1000 * (r.service_s or r.total_s) / max(1, r.items or r.calls)
+
+
+def _limit(r: StageReport, now, reports: list[StageReport], cores: int) -> str:
+    if now.cores_bound:
+        cpu = sum(x.cpu_s for x in reports)
+        share = r.cpu_s / cpu if cpu else 0.0
+        busy = f"All {cores} cores were busy" if cores > 1 else "The one core was busy"
+        return (f"{busy}; {r.name} used the most CPU: {share:.0%} of it, "
+                f"{_ms(r):.1f} ms per {_per(r)}.")
+    if r.workers > 1:
+        return (f"{r.name} sets the pace: {_ms(r):.1f} ms per {_per(r)} on {r.workers} workers, which were in it "
+                f"{r.wall_share / r.workers:.0%} of the wall time.")
+    return f"{r.name} sets the pace: {_ms(r):.1f} ms per {_per(r)}, {r.wall_share:.0%} of the wall time."
+
+
+def first_step(r: StageReport, session: Session, cores: int, reports: list[StageReport]) -> tuple[str, dict]:
+    """The first thing to try for stage ``r``, by its bound, and the numbers it quotes."""
+    per = max(1, r.items or r.calls)
+    pct = r.pct_sol
+    task = session.config.get("task") or "TASK"
+    if r.bound == "oversubscribed":
+        rate = r.preempted / r.total_s if r.total_s else 0.0
+        return (f"First: {r.name} got {r.cpu_ratio:.2f} cores of CPU for its {r.threads} threads while being "
+                f"preempted {rate:.0f} times a second: more threads were runnable than there were cores. Give the run "
+                f"a core budget (--cores {cores}) or that stage fewer threads (--split).",
+                {"cpu_per_wall": r.cpu_ratio, "threads": r.threads, "preempted_per_s": rate})
+    binding = max(r.times_at_ceiling, key=r.times_at_ceiling.get) if r.times_at_ceiling else None
+    if r.bound == "memory":
+        mb = r.bytes / per / 1e6
+        start = f"First: {r.name} moves {mb:.1f} MB per {_per(r)} at {r.gbps:.1f} GB/s, {pct:.0%} of the memory bandwidth"
+        tail = ("; near that ceiling, only fewer bytes help: crop to the region that matters, downscale first, keep "
+                "uint8 instead of float32." if pct >= NEAR_CEILING else
+                ": each pass over the image is a trip to memory. Fuse its chain of array operations into one pass "
+                "(a compiled kernel; `sightspeed bench` compares the backends) or touch fewer bytes (crop, downscale).")
+        return start + tail, {"mb_per_item": mb, "gbps": r.gbps, "pct_sol": pct}
+    if r.bound == "compute" and binding in CODEC_WORK:
+        mp = r.work[binding] / per / 1e6
+        verb = "decodes" if binding == "jpeg_pixels" else "encodes"
+        return (f"First: {r.name} {verb} {mp:.1f} MP of JPEG per {_per(r)} at {pct:.0%} of what the codec does on "
+                "this CPU: no code change makes it much faster; fewer pixels would (decode at a reduced size, "
+                "DCT-domain downscale, or fewer frames).", {"mp_per_item": mp, "pct_sol": pct})
+    if r.bound == "compute":
+        gflop = r.work.get("flops", 0.0) / per / 1e9
+        start = (f"First: {r.name} does {gflop:.2f} GFLOP per {_per(r)} at {r.gflops:.0f} GFLOP/s, {pct:.0%} of this "
+                 f"CPU's {r.tier} peak")
+        tail = (f"; close to the peak, do less math (a smaller input or model), a lower precision tier "
+                f"(`sightspeed tune {task}` checks bf16/int8 against the f32 outputs) or more cores (see what-if)."
+                if pct >= NEAR_CEILING else
+                f"; far below it, as small convolutions are with a runtime's per-call overhead. `sightspeed tune {task}` "
+                "(runtime, precision tier, batch size, thread split) is the first thing to try.")
+        return start + tail, {"gflop_per_item": gflop, "gflops": r.gflops, "pct_sol": pct, "tier": r.tier}
+    if r.bound == "io":
+        return (f"First: {r.name} reads files at {r.work.get('disk_bytes', 0) / r.total_s / 1e9:.2f} GB/s, {pct:.0%} "
+                "of what this disk gives, and is off-CPU most of its time: read fewer bytes (smaller files, a "
+                "local copy) or overlap reads with more workers.", {"pct_sol": pct})
+    if r.bound == "waiting":
+        order = [x.name for x in reports]
+        before = order[order.index(r.name) - 1] if order.index(r.name) > 0 else None
+        feed = f"the stage before it, {before}, feeds it too slowly: speed that one up or give it more workers" \
+            if before else "its input arrives too slowly (a source or a lock): look at what it waits on"
+        return (f"First: {r.name} was off-CPU {1 - r.cpu_ratio:.0%} of its time, {r.wait_s:.2f} s waiting for input; "
+                f"{feed}.", {"cpu_per_wall": r.cpu_ratio, "wait_s": r.wait_s})
+    if r.bound == "python-overhead":
+        top = r.hotspots[0] if r.hotspots else {"function": "its Python code", "share": 0.0}
+        return (f"First: {r.name} is at {pct:.0%} of any ceiling and spends its time in Python ({top['function']}: "
+                f"{top['share']:.0%} of the stage): move the loop into a compiled kernel (numba, Cython) or call the "
+                "native operation once per batch.", {"pct_sol": pct, "top": top["function"], "share": top["share"]})
+    return (f"First: no ceiling applies to {r.name}, as it declared no work: say what it moves and computes "
+            "(`sightspeed.stage(name, bytes=..., flops=...)`) and the profile names its bound.", {})

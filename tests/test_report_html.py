@@ -1,0 +1,234 @@
+"""The report people read: the verdict computed from the numbers, `report --json` against its schema, the HTML
+file's size budget, `compare` as a CI gate, and the HTML opened in a real headless Chromium (skipped with the reason
+where Playwright or a Chromium is missing)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sightspeed.profiling.session import Session, StageInfo
+from sightspeed.profiling.verdict import verdict
+from sightspeed.report import browser, html
+from sightspeed.report.summary import SCHEMA, schema, summarize
+
+from test_compare import MEANS, session_of
+
+jsonschema = pytest.importorskip("jsonschema")
+CEILINGS = {"mem_bw_1t": 20e9, "mem_bw_all": 30e9, "flops_1t": 100e9, "flops_all": 180e9, "disk_read": 2e9,
+            "jpeg_decode": 200e6, "jpeg_encode": 100e6}
+SECTIONS = ["verdict", "config", "time", "roofline", "bounds", "hotspots", "what-if", "timeline"]
+
+
+def synthetic(items: int, stages=("decode", "conv", "blend"), cores: int = 2) -> Session:
+    """A pipelined run of ``items`` on two worker threads: conv is the slowest stage by far (compute-bound at 25%
+    of the 1-thread peak), blend moves memory, decode is a codec; times are given, not measured."""
+    s = Session(machine={"ceilings": CEILINGS, "cpu": {"model": "Test CPU", "available_cores": cores}},
+                stages=[StageInfo(n, workers=2) for n in stages], config={"pipeline": "synthetic", "task": "synthetic"})
+    per = {"decode": (0.002, {"jpeg_pixels": 2e5}), "conv": (0.010, {"flops": 2.5e8}),
+           "blend": (0.003, {"mem_bytes": 3e7})}
+    t = 0.0
+    for k in range(items):
+        thread = f"worker-{k % 2}"
+        for name in stages:
+            duration, work = per[name]
+            s.record(name, t, t + duration, items=1, cpu=duration, work=work, thread=thread, bytes_in=10**6)
+            t += duration
+        if k % 2:
+            t -= sum(per[n][0] for n in stages)  # two workers side by side
+        t += 0.0001
+    s.wall_s = t
+    s.hotspots = {"conv": [{"function": "conv2d", "where": "model.py:10", "calls": items, "own_ms": 9.0 * items,
+                            "share": 0.9, "python_share": 0.1}]}
+    return s
+
+
+# ----- the verdict is computed, not templated ------------------------------------------------------------------
+
+def _one_stage(bound: str) -> Session:
+    s = Session(machine={"ceilings": CEILINGS, "cpu": {"model": "Test CPU", "available_cores": 2}},
+                config={"task": "portrait"}, stages=[StageInfo("stage", threads=2)])
+    for k in range(50):
+        t = 0.02 * k
+        if bound == "memory":  # 0.5 GB in 20 ms = 25 GB/s, 83% of 30 GB/s
+            s.record("stage", t, t + 0.02, items=1, cpu=0.04, work={"mem_bytes": 5e8}, saturation=0.2)
+        elif bound == "compute":  # 0.72 GFLOP in 20 ms = 36 GFLOP/s, 20% of 180
+            s.record("stage", t, t + 0.02, items=1, cpu=0.04, work={"flops": 7.2e8}, saturation=0.2)
+        else:  # 2 threads got 0.6 cores while preempted 100 times a second and the cores were full
+            s.record("stage", t, t + 0.02, items=1, cpu=0.012, work={"flops": 1e8}, preempted=2, saturation=1.0)
+    s.wall_s = 1.0
+    return s
+
+
+def test_three_bounds_give_three_first_steps_quoting_their_numbers():
+    memory, compute, over = (verdict(_one_stage(b)) for b in ("memory", "compute", "oversubscribed"))
+    assert (memory.bound, compute.bound, over.bound) == ("memory", "compute", "oversubscribed")
+    assert len({memory.first_step, compute.first_step, over.first_step}) == 3
+    assert "500.0 MB per item at 25.0 GB/s, 83% of the memory bandwidth" in memory.first_step
+    assert "fewer bytes" in memory.first_step
+    assert "0.72 GFLOP per item at 36 GFLOP/s, 20% of this CPU's f32 peak" in compute.first_step
+    assert "sightspeed tune portrait" in compute.first_step
+    assert "0.60 cores of CPU for its 2 threads" in over.first_step and "100 times a second" in over.first_step
+    assert "--cores 2" in over.first_step
+    for v in (memory, compute, over):
+        assert v.text.endswith(v.first_step) and "ran 50 items in 1.00 s" in v.text
+
+
+def test_the_verdict_names_the_slowest_stage():
+    v = verdict(synthetic(200))
+    assert v.stage == "conv" and v.numbers["limiting_stage"] == "conv" and "conv" in v.text.split("First")[0]
+
+
+# ----- --json -------------------------------------------------------------------------------------------------
+
+def test_summary_validates_against_its_schema_and_keeps_what_if_modelled():
+    data = json.loads(json.dumps(summarize(synthetic(100), ["cpu:2x", "gpu:t4"])))
+    jsonschema.validate(data, schema())
+    assert data["schema"] == SCHEMA and [s["name"] for s in data["stages"]] == ["decode", "conv", "blend"]
+    conv = data["stages"][1]
+    assert conv["bound"] == "compute" and conv["flops_per_item"] == pytest.approx(2.5e8)
+    assert conv["intensity"] == pytest.approx(2.5e8 / 1e6)
+    assert all(r["modelled"] for r in data["what_if"]) and data["what_if"][0]["measured_per_s"] > 0
+    assert "measured_per_s" not in data["what_if"][1]
+
+
+def test_a_script_profile_has_calls_not_items_and_still_validates():
+    s = Session(machine={"ceilings": CEILINGS})
+    for k in range(30):
+        s.record("step", 0.01 * k, 0.01 * k + 0.009, cpu=0.009)
+    s.wall_s = 0.3
+    data = summarize(s)
+    jsonschema.validate(json.loads(json.dumps(data)), schema())
+    assert data["items"] == 0 and data["items_per_s"] is None and data["stages"][0]["per"] == "call"
+    assert "ran 30 stage calls" in data["verdict"]["text"]
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sightspeed", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_report_json_from_the_command_line(tmp_path):
+    synthetic(100).save(tmp_path / "session.json")
+    done = run_cli("report", "session.json", "--json", "--what-if", "cores:8", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    jsonschema.validate(data, schema())
+    assert [r["machine"] for r in data["what_if"]] == ["now", "cores:8"]
+    bad = run_cli("report", "nothing.json", "--json", cwd=tmp_path)
+    assert bad.returncode == 2 and "nothing.json" in bad.stderr
+
+
+# ----- the HTML: self-contained and within its size budget --------------------------------------------------------
+
+@pytest.mark.parametrize("items, budget", [(1_000, 1 << 20), (100_000, 2 << 20)])
+def test_html_size_budget(items, budget):
+    session = synthetic(items)
+    assert session.spans_seen == 3 * items
+    page = html.render(session, ["cpu:2x", "gpu:t4"])
+    assert len(page.encode()) <= budget
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
+    assert "<script" not in page
+
+
+# ----- compare as a gate ---------------------------------------------------------------------------------------
+
+def test_compare_gates_a_regression_from_the_command_line(tmp_path):
+    session_of(MEANS, seed=1).save(tmp_path / "a.json")
+    session_of(MEANS, seed=2).save(tmp_path / "same.json")
+    session_of({**MEANS, "model": 1.3 * MEANS["model"]}, seed=3).save(tmp_path / "slow.json")
+    same = run_cli("compare", "a.json", "same.json", "--fail-if-slower", "5%", cwd=tmp_path)
+    assert same.returncode == 0, same.stdout + same.stderr
+    slow = run_cli("compare", "a.json", "slow.json", "--fail-if-slower", "5%", "--json", "-o", "c.html",
+                   cwd=tmp_path)
+    assert slow.returncode == 1, slow.stdout + slow.stderr
+    data = json.loads(slow.stdout)
+    assert {s["name"]: s["verdict"] for s in data["stages"]}["model"] == "slower"
+    assert "model" in (tmp_path / "c.html").read_text()
+    without_gate = run_cli("compare", "a.json", "slow.json", cwd=tmp_path)
+    assert without_gate.returncode == 0 and "slower" in without_gate.stdout
+    assert run_cli("compare", "a.json", "slow.json", "--fail-if-slower", "five", cwd=tmp_path).returncode == 2
+
+
+# ----- in a real browser ---------------------------------------------------------------------------------------
+
+needs_browser = pytest.mark.skipif(browser.missing() is not None, reason=str(browser.missing()))
+
+
+def artifacts(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("SIGHTSPEED_TEST_ARTIFACTS", tmp_path / "artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def open_in_browser(path: Path, shot: Path) -> dict:
+    """Open ``path`` from file:// and read what a user would see; every request and console message recorded."""
+    requests, problems = [], []
+    with browser.page() as page:
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(path.resolve().as_uri())
+        page.screenshot(path=str(shot), full_page=True)
+        seen = {
+            "sections": page.eval_on_selector_all("section", "els => els.map(e => e.id)"),
+            "verdict": page.inner_text("#verdict .verdict"),
+            "chart_texts": page.eval_on_selector_all(
+                "svg.chart", "els => els.map(e => [e.getBoundingClientRect().width, e.textContent])"),
+            "title": page.title(),
+        }
+    seen["requests"], seen["problems"] = requests, problems
+    return seen
+
+
+@needs_browser
+def test_the_html_report_in_chromium(tmp_path):
+    session = synthetic(1_000)
+    path = html.write(session, tmp_path / "report.html", ["cpu:2x", "gpu:t4"])
+    seen = open_in_browser(path, artifacts(tmp_path) / "report-synthetic.png")
+    assert seen["problems"] == [] and seen["requests"] == [path.resolve().as_uri()]
+    assert set(SECTIONS) <= set(seen["sections"])
+    assert "conv sets the pace" in seen["verdict"] or "conv used the most CPU" in seen["verdict"]
+    charts = seen["chart_texts"]
+    assert len(charts) >= 4 and all(width > 100 for width, _ in charts)
+    for name in ("decode", "conv", "blend"):  # the stage names are text in the time chart and the timeline
+        assert sum(name in text for _, text in charts) >= 2
+    assert any(text.startswith("roofline") and "conv" in text for _, text in charts)  # the one stage with FLOPs
+
+
+@needs_browser
+def test_profile_html_and_png_export_of_a_real_run(tmp_path, sample_paths):
+    """The real path: `profile portrait --html` on photos, then `report --png`; the pictures are real PNGs."""
+    done = run_cli("profile", "portrait", *sample_paths, "-o", "prof", "--html", "--what-if", "gpu:t4",
+                   cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = tmp_path / "prof" / "report.html"
+    seen = open_in_browser(report, artifacts(tmp_path) / "report-portrait.png")
+    assert seen["problems"] == [] and seen["requests"] == [report.resolve().as_uri()]
+    assert set(SECTIONS) <= set(seen["sections"])
+    assert 'href="trace.json"' in report.read_text()
+    export = run_cli("report", "prof/session.json", "-o", "prof/again.html", "--png", "pics", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    pictures = sorted(p.name for p in (tmp_path / "pics").glob("*.png"))
+    assert {"report.png", "roofline.png", "time.png", "timeline.png", "what-if.png"} <= set(pictures)
+    for name in pictures:
+        assert (tmp_path / "pics" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_console_report_ends_with_the_same_verdict():
+    from rich.console import Console
+
+    from sightspeed.report.profile_console import render
+
+    session = synthetic(100)
+    out = Console(record=True, width=400)
+    render(out, session, ["cpu:2x"])
+    last = out.export_text().strip().splitlines()[-1]
+    assert last == f"verdict: {verdict(session).text}" and "conv" in last
