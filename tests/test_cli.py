@@ -84,12 +84,11 @@ def test_a_users_own_pipeline_gets_the_runner(tmp_path, portrait_jpegs):
 @pytest.mark.parametrize("task", ["nosuchtask", "nosuchmodule:build"])
 def test_unknown_task_is_a_clear_error(tmp_path, task):
     proc = cli("run", task, "-o", str(tmp_path))
-    assert proc.returncode == 1 and ("unknown task" in proc.stderr or "cannot load" in proc.stderr)
+    assert proc.returncode == 2 and ("unknown task" in proc.stderr or "cannot load" in proc.stderr)  # a usage error
 
 
 def test_limit_max_pixels_and_image_background(tmp_path, portrait_jpegs, sample_paths):
     out = tmp_path / "out"
-    import cv2
     import numpy as np
 
     from sightspeed.io.decode import read_image
@@ -101,7 +100,9 @@ def test_limit_max_pixels_and_image_background(tmp_path, portrait_jpegs, sample_
     # photo0 is 512x600 = 0.31 MP, photo1 512x512 = 0.26 MP: both under the limit
     assert all(r["status"] == "ok" for r in rows), proc.stderr[-2000:]
     result, mask = (read_image(p) for p in rows[0]["outputs"])
-    backdrop = cv2.resize(read_image(sample_paths[1]), result.shape[1::-1], interpolation=cv2.INTER_AREA)
+    from sightspeed.tasks.portrait.fast import cover_picture  # the picture keeps its aspect (cover-crop)
+
+    backdrop = cover_picture(read_image(sample_paths[1]), *result.shape[1::-1])
     background = mask[..., 0] == 0
     assert background.mean() > 0.2
     assert np.abs(result[background].astype(int) - backdrop[background]).mean() < 4

@@ -98,7 +98,7 @@ def test_profile_a_users_script(tmp_path):
         unannotated = busy_python(100000)
     '''))
     prof = tmp_path / "prof"
-    proc = cli("profile", "-o", str(prof), "--", sys.executable, str(script), "3")
+    proc = cli("profile", "-o", str(prof), "--hotspots", "calls", "--", sys.executable, str(script), "3")  # cProfile: every call
     assert proc.returncode == 0, proc.stderr[-3000:]
     session = Session.load(prof / "session.json")
     calls = {name: st["calls"] for name, st in session.stage_summary().items()}
@@ -153,3 +153,43 @@ def test_ipython_magic():
     assert [s.stage for s in session.spans].count("make") == 4
     session = ip.run_line_magic("sightspeed", "-o step()")
     assert [s.stage for s in session.spans] == ["make", "reduce"]
+
+
+@pytest.mark.parametrize("ending, code, last", [
+    ("raise ValueError('bad frame')", 1, "ValueError: bad frame"),
+    ("sys.exit(5)", 5, None),
+    ("raise KeyboardInterrupt", 130, "KeyboardInterrupt"),
+])
+def test_a_profiled_script_that_fails_keeps_its_profile(tmp_path, ending, code, last):
+    """From the command line: the profile is written and printed, then the script's traceback, and the exit code is
+    the script's own."""
+    script = tmp_path / "app.py"
+    script.write_text(textwrap.dedent(f'''
+        import sys
+        import sightspeed
+
+        for k in range(3):
+            with sightspeed.stage("step"):
+                total = sum(i * i for i in range(200000))
+        {ending}
+    '''))
+    proc = cli("profile", "-o", str(tmp_path / "prof"), "--", sys.executable, str(script))
+    assert proc.returncode == code, proc.stderr[-2000:]
+    for name in ("session.json", "trace.json"):
+        assert (tmp_path / "prof" / name).is_file()
+    assert Session.load(tmp_path / "prof" / "session.json").stage_summary()["step"]["calls"] == 3
+    assert "step" in proc.stdout and "verdict:" in proc.stdout  # the report was printed
+    if last:
+        tail = proc.stderr.strip().splitlines()
+        assert tail[-1] == last and any("app.py" in line for line in tail)
+        assert proc.stderr.index("wrote ") < proc.stderr.index("Traceback")  # after the report
+
+
+def test_a_missing_script_is_one_usage_line_and_dash_c_runs(tmp_path):
+    missing = cli("profile", "-o", str(tmp_path / "p"), "--", sys.executable, str(tmp_path / "nope.py"))
+    assert missing.returncode == 2 and missing.stderr.strip().count("\n") == 0
+    assert missing.stderr.startswith("error:") and "nope.py" in missing.stderr
+    code = "import sightspeed\nwith sightspeed.stage('spin'):\n    sum(i * i for i in range(300000))\n"
+    ran = cli("profile", "-o", str(tmp_path / "c"), "--", "python", "-c", code)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert Session.load(tmp_path / "c" / "session.json").stage_summary()["spin"]["calls"] == 1

@@ -123,6 +123,42 @@ def test_onnx_flops_count_conv_macs(tmp_path):
     assert onnx_flops(tmp_path / "m.onnx", {"x": (3, 3, 8, 8)}) == 2 * (conv + matmul)
 
 
+def test_onnx_flops_are_counted_once_then_cached(tmp_path, monkeypatch):
+    """The count is kept per model file and input shapes: the second call reads it (the same number), another
+    shape or a changed file is counted again, and a torn cache entry is ignored."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from sightspeed.profiling import flops as flops_mod
+
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path / "cache"))
+
+    def save(cout: int) -> None:
+        graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"])], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", cout, 6, 6])],
+                                  [numpy_helper.from_array(np.zeros((cout, 3, 3, 3), np.float32), "w")])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.save(model, tmp_path / "m.onnx")
+
+    save(4)
+    first = onnx_flops(tmp_path / "m.onnx", {"x": (1, 3, 8, 8)})
+    assert first == 2 * 4 * 6 * 6 * 3 * 9
+    (entry,) = (tmp_path / "cache" / "flops").glob("*.json")
+    counted = []
+    monkeypatch.setattr(flops_mod, "_count_onnx", lambda *a: counted.append(a) or -1.0)
+    assert onnx_flops(tmp_path / "m.onnx", {"x": (1, 3, 8, 8)}) == first and not counted  # from the cache
+    assert onnx_flops(tmp_path / "m.onnx", {"x": (2, 3, 8, 8)}) == -1.0 and len(counted) == 1  # another shape
+    save(8)
+    assert onnx_flops(tmp_path / "m.onnx", {"x": (1, 3, 8, 8)}) == -1.0 and len(counted) == 2  # another file
+    monkeypatch.undo()
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path / "cache"))
+    save(4)
+    entry.write_text('{"flo')  # torn
+    assert onnx_flops(tmp_path / "m.onnx", {"x": (1, 3, 8, 8)}) == first
+
+
 def test_tflite_flops_of_the_zoo_models():
     from sightspeed.models import fetch
 

@@ -232,3 +232,22 @@ def test_the_console_report_ends_with_the_same_verdict():
     render(out, session, ["cpu:2x"])
     last = out.export_text().strip().splitlines()[-1]
     assert last == f"verdict: {verdict(session).text}" and "conv" in last
+
+
+def test_an_unannotated_script_is_judged_on_what_the_sampler_saw_outside_stages():
+    """Most of the time outside every stage (numpy work on one line): the verdict names that line, not the
+    implicit decode stage that is the slowest of the stages."""
+    s = Session(machine={"ceilings": CEILINGS}, config={"pipeline": "before.py"})
+    for k in range(40):
+        s.record("image decode", 0.05 * k, 0.05 * k + 0.01, items=1, cpu=0.01, work={"jpeg_pixels": 2e5})
+    s.wall_s = 2.0
+    s.breakdown = {"numpy/OpenCV": {"wall_s": 1.5, "cpu_s": 1.4, "share": 0.75},
+                   "image decode": {"wall_s": 0.4, "cpu_s": 0.4, "share": 0.2, "stages": ["image decode"]}}
+    s.lines = {"(script)": [{"file": "before.py", "line": 9, "function": "<module>", "code": "y = x ** 1.2",
+                             "columns": [4, 12], "samples": 200, "share": 0.8, "category": "numpy/OpenCV"}]}
+    v = verdict(s)
+    assert v.stage == "(script)" and v.numbers["line"] == "before.py:9"
+    assert "75% of the time (1.50 s) went to numpy/OpenCV outside any stage" in v.first_step
+    assert "before.py:9 `y = x ** 1.2`" in v.first_step and "float64" in v.first_step
+    s.breakdown["numpy/OpenCV"].update(wall_s=0.1, share=0.05)  # a small remainder: the stages decide again
+    assert verdict(s).stage == "image decode"

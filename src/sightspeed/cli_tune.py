@@ -10,10 +10,11 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from .cli_tasks import CoresOpt, _fail, err, task_options
+from .cli_tasks import Command, CoresOpt, Group, _fail, err, failed, require_inputs, task_options
 from .cli_tasks import out_console as _out
 
-cache_app = typer.Typer(no_args_is_help=True, help="What sightspeed keeps in its cache folder: list it, prune it.")
+cache_app = typer.Typer(cls=Group, no_args_is_help=True,
+                        help="What sightspeed keeps in its cache folder: list it, prune it.")
 
 
 def _usage(message: str):
@@ -34,11 +35,13 @@ def parse_budget(text: str) -> float:
 
 def tune(
     ctx: typer.Context,
-    task: str = typer.Argument(..., help="A shipped task (portrait, ocr) or module:function."),
-    inputs: Optional[list[str]] = typer.Argument(None, help="Your own inputs (a few representative ones: every "
-                                                 "candidate runs over all of them), and TASK's options."),
-    budget: str = typer.Option("5m", help="Time for the whole search, model builds and quantization included."),
-    objective: str = typer.Option("throughput", help="throughput (items/s) or latency (p50 per item)."),
+    task: str = typer.Argument(..., metavar="TASK", help="A shipped task (portrait, ocr) or module:function."),
+    inputs: Optional[list[str]] = typer.Argument(None, metavar="INPUTS", help="Your own inputs (a few representative "
+                                                 "ones: every candidate runs over all of them), and TASK's options."),
+    budget: str = typer.Option("5m", metavar="DURATION", help="Time for the whole search, model builds and "
+                               "quantization included."),
+    objective: str = typer.Option("throughput", metavar="throughput|latency", help="throughput (items/s) or latency "
+                                  "(p50 per item)."),
     out: Path = typer.Option(Path("tuned.toml"), "-o", "--out", help="Where to write the chosen config (a "
                              "table of every candidate goes beside it, as .json)."),
     cores: CoresOpt = None,
@@ -49,6 +52,7 @@ def tune(
     """Search TASK's configurations on INPUTS (runtime and precision tier per model, executor and thread split,
     batch, switches, kernel backends); every candidate's outputs are checked against the f32 reference's."""
     from .cores import quiet_pools
+    from .errors import SightspeedError
     from .report.tune_console import render
     from .tune.config import TunedConfig, saved_path
     from .tune.search import OBJECTIVES, tune as run_tune
@@ -66,11 +70,13 @@ def tune(
 
         inputs = sample_paths()
         err.print("no inputs given: tuning on the built-in sample photos (tune on your own inputs for your data)")
+    else:
+        require_inputs(inputs)
     try:
         result = run_tune(task, inputs, options=values, budget_s=budget_s, objective=objective, cores=cores,
                           seed=seed, progress=lambda message: err.print(f"[dim]{message}[/dim]"))
-    except ValueError as exc:
-        _usage(str(exc))
+    except (ValueError, SightspeedError) as exc:  # a usage error (2); a missing extra or model, the user's code (1)
+        raise failed(exc) from None
     render(result, _out())
     if result.best is None or result.best.candidate is None:
         err.print("[red]error:[/red] no configuration ran")
@@ -111,9 +117,9 @@ def _about(result) -> dict:
 
 
 def models_quantize(
-    name: str = typer.Argument(..., help="A zoo model name (e.g. ppocr-rec-v4)."),
-    calibrate: list[str] = typer.Option(..., help="Calibration inputs (files, folders, globs): a sample of "
-                                        "your own."),
+    name: str = typer.Argument(..., metavar="NAME", help="A zoo model name (e.g. ppocr-rec-v4)."),
+    calibrate: list[str] = typer.Option(..., metavar="INPUTS", help="Calibration inputs (files, folders, globs): "
+                                        "a sample of your own."),
 ) -> None:
     """Make an int8 copy of a model, calibrated on what its task's pipeline feeds it on your inputs (cached)."""
     from .errors import SightspeedError
@@ -123,8 +129,7 @@ def models_quantize(
         task, key = task_of(name)
         made = quantize_models(task, calibrate, [key])
     except SightspeedError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2 if "not a model" in str(exc) or "no calibration" in str(exc) else 1)
+        raise _fail(str(exc), 2 if "not a model" in str(exc) or "no calibration" in str(exc) else 1) from None
     print(f"{name}\t{made[key]}")
     err.print(f"use it: sightspeed run {task} ... --precision {key}=int8")
 
@@ -150,7 +155,7 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-@cache_app.command("list")
+@cache_app.command("list", cls=Command)
 def cache_list() -> None:
     """What the cache folder holds, by kind, with sizes."""
     from rich.table import Table
@@ -172,9 +177,9 @@ def cache_list() -> None:
     Console().print(table)
 
 
-@cache_app.command("clear")
-def cache_clear(kinds: list[str] = typer.Argument(..., help=f"What to delete: {', '.join(CACHE_KINDS)} or all.")
-                ) -> None:
+@cache_app.command("clear", cls=Command)
+def cache_clear(kinds: list[str] = typer.Argument(..., metavar="KINDS", help=f"What to delete: "
+                                                 f"{', '.join(CACHE_KINDS)} or all.")) -> None:
     """Delete what the cache holds of the given kinds (models are fetched again when next needed)."""
     import shutil
 

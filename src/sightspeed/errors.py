@@ -27,6 +27,41 @@ class ModelError(SightspeedError):
     """A model could not be found, fetched, verified or loaded."""
 
 
+class UnknownTask(SightspeedError, ValueError):
+    """TASK names no shipped task and no ``module:function`` that exists (a usage error: the CLI exits 2)."""
+
+
+class UserCodeError(SightspeedError):
+    """The user's own code raised: importing the module of a ``module:function``, or calling the function. What it
+    raised is ``__cause__``; :func:`user_traceback` formats it with the user's frames only."""
+
+
+def user_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (and those of the exceptions chained to it) without sightspeed's own frames and the
+    import machinery's: what the user's code did, the way Python prints it (``sightspeed run mymodule:build`` shows
+    it when ``build()`` raises; tests/test_first_hour_cli.py runs that).
+    """
+    import os
+    import traceback
+
+    ours = os.path.join(os.path.dirname(os.path.abspath(__file__)), "")
+
+    def users(filename: str) -> bool:
+        return not (os.path.abspath(filename).startswith(ours) or filename.startswith("<frozen importlib")
+                    or os.path.join("importlib", "__init__.py") in filename)
+
+    top = traceback.TracebackException.from_exception(exc)
+    todo, seen = [top], set()
+    while todo:
+        te = todo.pop()
+        if id(te) in seen:
+            continue
+        seen.add(id(te))
+        te.stack = traceback.StackSummary.from_list([f for f in te.stack if users(f.filename)])
+        todo += [t for t in (te.__cause__, te.__context__) if t is not None]
+    return "".join(top.format())
+
+
 def _import_quietly(module: str) -> ModuleType:
     """Import ``module`` with the telemetry of the runtimes that have one turned off, so a run writes nothing
     outside its output folder and sightspeed's cache: onnxruntime writes a device id under ~/.cache/Microsoft unless

@@ -3,10 +3,13 @@
 ``%load_ext sightspeed`` registers them. This module sits above ``profiling`` and ``report`` (it profiles, then
 renders), so neither imports it. The code runs ``-n N`` times (default 1) under ``sightspeed.profile()``;
 its ``sightspeed.stage`` blocks become rows of the table, the rest is ``(main)``. ``-o`` returns the Session.
+``--lines``: the sampler's top lines per stage instead of cProfile's functions (cProfile stays the default here: a
+cell is often shorter than the few hundred milliseconds a sampler needs to say much).
 """
 
 from __future__ import annotations
 
+import linecache
 import shlex
 from typing import Any
 
@@ -16,12 +19,12 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
 
     from . import host
     from .profiling import trust
+    from .profiler import profile
     from .profiling.machine import cached_ceilings
-    from .profiling.scope import profile
     from .report.profile_console import render
 
     args = shlex.split(line)
-    repeats, keep, what_if = 1, False, []
+    repeats, keep, what_if, hotspots = 1, False, [], "calls"
     while args and args[0].startswith("-"):
         flag = args.pop(0)
         if flag == "-n":
@@ -30,13 +33,23 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
             keep = True
         elif flag == "--what-if":
             what_if = [s for s in args.pop(0).split(",") if s]
+        elif flag == "--lines":
+            hotspots = "lines"
         else:
-            raise ValueError(f"%sightspeed: unknown option {flag} (use -n N, -o, --what-if SPECS)")
+            raise ValueError(f"%sightspeed: unknown option {flag} (use -n N, -o, --what-if SPECS, --lines)")
     code = cell if cell is not None else " ".join(args)
     compiled = compile(code, "<sightspeed>", "exec")
-    with profile() as session:
-        for _ in range(repeats):
-            exec(compiled, namespace)
+    cached = linecache.cache.get("<sightspeed>")
+    linecache.cache["<sightspeed>"] = (len(code), None, code.splitlines(True), "<sightspeed>")  # lines to show
+    try:
+        with profile(hotspots=hotspots) as session:
+            for _ in range(repeats):
+                exec(compiled, namespace)
+    finally:
+        if cached is None:
+            linecache.cache.pop("<sightspeed>", None)
+        else:
+            linecache.cache["<sightspeed>"] = cached
     session.config.update({"pipeline": "%sightspeed", "repeats": repeats})
     session.machine = {**host.describe(), **session.machine}
     ceilings = cached_ceilings()  # never measured here: `sightspeed machine` does that once

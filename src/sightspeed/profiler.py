@@ -8,15 +8,23 @@ Outputs in the profile folder: ``session.json`` (everything; ``sightspeed report
 
 from __future__ import annotations
 
+import importlib.util
+import linecache
 import os
 import runpy
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import SightspeedError, user_traceback
 from .profiling import doctor, machine
+from .profiling.implicit import Implicit
 from .profiling.instruments import PerfCounters
-from .profiling.scope import profile
+from .profiling.sampler import DEFAULT_INTERVAL, Sampler, breakdown
+from .profiling.scope import profile as scope_profile
 from .profiling.session import Session
 from .profiling.trace import write_chrome_trace
 from .samples import local_sample_paths
@@ -48,15 +56,17 @@ def new_session(config: dict[str, Any] | None = None, refresh_ceilings: bool = F
 
 
 def profile_run(pipeline, inputs: list[str], out_dir: str | os.PathLike[str], session: Session | None = None,
-                perf: bool = True, **run_kwargs: Any):
-    """``sightspeed.run`` under the profiler: hotspots per stage across worker threads, NVTX/ITT mirrors, perf
-    software counters. Returns the RunResult; its session is complete (write it with :func:`write_outputs`)."""
+                perf: bool = True, hotspots: str | None = "calls", interval: float = DEFAULT_INTERVAL,
+                **run_kwargs: Any):
+    """``sightspeed.run`` under the profiler: hotspots per stage across worker threads (``hotspots``: "calls",
+    cProfile's functions; "lines", the sampler's lines, see :func:`profile`), NVTX/ITT mirrors, perf software
+    counters. Returns the RunResult; its session is complete (write it with :func:`write_outputs`)."""
     from .pipeline.run import run
 
     session = session or new_session()
     _codec_ceilings_from(inputs, session)
     counter = PerfCounters().start() if perf else None
-    with profile(session=session, base=None):
+    with profile(hotspots=hotspots, base=None, session=session, interval=interval):
         result = run(pipeline, inputs, out_dir, session=session, **run_kwargs)
     if counter is not None:
         session.counters.update({f"perf.{k}": v for k, v in counter.stop().items()})
@@ -77,37 +87,200 @@ def _codec_ceilings_from(inputs: list[str], session: Session, count: int = 3) ->
         session.machine["ceilings"] = {**found, **machine.jpeg_rates(jpegs, repeats=3, label="of the run's JPEGs")}
 
 
-def profile_script(argv: list[str], session: Session | None = None, perf: bool = True) -> tuple[Session, int]:
-    """Run a Python program (``['script.py', args...]`` or ``['-m', 'module', args...]``) in this process under
-    the profiler; its ``sightspeed.stage`` blocks become stages, the rest of its main thread is ``(script)``.
-    Returns the session and the program's exit code."""
-    session = session or new_session()
+class ScriptNotFound(SightspeedError, ValueError):
+    """The script or module to profile does not exist (a usage error: the CLI prints the message, exits 2)."""
+
+
+@dataclass
+class ScriptResult:
+    """What :func:`profile_script` ran: the ``session`` (complete even when the program raised, exited or was
+    interrupted: write it and render it as usual), the program's exit ``code`` (``sys.exit(n)``: n; an exception:
+    1; Ctrl-C: 130) and the ``traceback`` to print after the report (the user's frames only, the way Python prints
+    it; the message of ``sys.exit("message")``; None when there is nothing to say). Unpacks as
+    ``session, code = profile_script(...)``."""
+
+    session: Session
+    code: int = 0
+    traceback: str | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.session, self.code))
+
+
+@contextmanager
+def profile(hotspots: str | bool | None = "lines", implicit: bool = False, base: str | None = "(main)",
+            session: Session | None = None, interval: float = DEFAULT_INTERVAL, mirrors: bool = True,
+            top_lines: int = 10) -> Iterator[Session]:
+    """:func:`sightspeed.profile` with a choice of hotspots: ``"lines"`` (a sampler every ``interval`` seconds:
+    the top lines of each stage, with the expression's columns, in ``session.lines``; the top functions in
+    ``session.hotspots``; thread time by category in ``session.breakdown``), ``"calls"`` (cProfile per stage and
+    thread, as :func:`sightspeed.profiling.scope.profile`; True means it too) or None / False (spans only).
+    ``implicit``: image codec and model calls outside any stage become stages of their own
+    (:mod:`sightspeed.profiling.implicit`), unwrapped when the block ends.
+
+    >>> with profile(interval=0.001) as session:
+    ...     total = sum(i * i for i in range(1_000_000))
+    >>> session.config["hotspots"], list(session.lines), session.counters["samples"] > 0
+    ('lines', ['(main)'], True)
+    """
+    mode = ("calls" if hotspots else None) if isinstance(hotspots, bool) else hotspots
+    if mode not in ("lines", "calls", None):
+        raise ValueError(f"hotspots must be 'lines', 'calls' or None, not {hotspots!r}")
+    session = session if session is not None else Session()
+    sampler = Sampler(interval, base) if mode == "lines" else None
+    wraps = Implicit() if implicit else None
+    started = False
+    try:
+        with scope_profile(hotspots=mode == "calls", mirrors=mirrors, base=base, session=session):
+            started = True
+            session.instruments.extend(x for x in (sampler, wraps) if x is not None)
+            if wraps is not None:
+                wraps.install()
+            if sampler is not None:
+                sampler.start()
+            try:
+                yield session
+            finally:
+                if sampler is not None:
+                    sampler.stop()
+                if wraps is not None:
+                    wraps.uninstall()
+    finally:
+        if started:  # (not when another profile was active: that error is all there is to say)
+            _finish(session, mode, sampler, wraps, interval, top_lines)
+
+
+def _finish(session: Session, mode: str | None, sampler: Sampler | None, wraps: Implicit | None, interval: float,
+            top_lines: int) -> None:
+    """What a profile leaves in its session once its block ends: the models' FLOPs, the lines, the breakdown."""
+    session.config["hotspots"] = mode or "none"
+    if wraps is not None:
+        wraps.finish(session)
+    if sampler is not None:
+        stages = dict(wraps.stages) if wraps is not None else {}
+        session.lines = sampler.lines(top_lines)
+        if not session.hotspots:
+            session.hotspots = sampler.functions()
+        session.breakdown = breakdown(sampler.categories(exclude=set(stages)), session, stages)
+        session.config["sample_interval_s"] = interval
+        session.counters["samples"] = sampler.samples
+        if sampler.failed:
+            session.counters["samples_failed"] = sampler.failed
+
+
+def profile_script(argv: list[str], session: Session | None = None, perf: bool = True,
+                   hotspots: str | None = "lines", implicit: bool = True,
+                   interval: float = DEFAULT_INTERVAL) -> ScriptResult:
+    """Run a Python program in this process under the profiler: ``['script.py', args...]``, ``['-m', 'module',
+    args...]`` or ``['-c', 'code', args...]``. Its ``sightspeed.stage`` blocks become stages, the rest of its main
+    thread is ``(script)``; ``hotspots`` and ``implicit`` as in :func:`profile` (here: the top lines, and image
+    codec / model calls as stages of their own).
+
+    However the program ends (normally, ``sys.exit``, an exception, Ctrl-C), the result holds the session of what
+    ran, the exit code and the traceback (:class:`ScriptResult`). A script or module that does not exist raises
+    :class:`ScriptNotFound` before anything runs.
+    """
     if not argv:
         raise ValueError("nothing to profile: give a script, e.g. sightspeed profile -- python app.py")
-    module = argv[0] == "-m"
-    target = argv[1] if module else argv[0]
-    if module and len(argv) < 2:
-        raise ValueError("-m needs a module name")
-    session.config.update({"pipeline": target, "program": " ".join(argv)})
+    kind = argv[0] if argv[0] in ("-m", "-c") else "script"
+    if kind != "script" and len(argv) < 2:
+        raise ValueError("-m needs a module name" if kind == "-m" else "-c needs the code to run")
+    if kind == "script" and argv[0].startswith("-"):
+        raise ValueError(f"python option {argv[0]} is not supported here: give SCRIPT.py, -m MODULE or -c CODE")
+    target = argv[0] if kind == "script" else argv[1]
+    if kind == "script" and not Path(target).is_file():
+        raise ScriptNotFound(f"no such script: {target}" if not Path(target).exists() else f"not a file: {target}")
+    session = session or new_session()
+    session.config.update({"pipeline": "-c" if kind == "-c" else target, "program": " ".join(argv)})
     old_argv, old_path = sys.argv[:], sys.path[:]
-    sys.argv = argv[1:] if module else argv[:]
-    sys.path.insert(0, os.getcwd() if module else str(Path(target).resolve().parent))
-    code = 0
-    counter = PerfCounters().start() if perf else None
+    sys.argv = argv[:] if kind == "script" else [argv[0] if kind == "-c" else target, *argv[2:]]
+    sys.path.insert(0, str(Path(target).resolve().parent) if kind == "script" else "" if kind == "-c" else os.getcwd())
+    cached_source = linecache.cache.get("<string>")
     try:
-        with profile(session=session, base="(script)"):
+        if kind == "-m":
+            _check_module(target)
+        if kind == "-c":  # so the sampler and tracebacks can show its lines
+            linecache.cache["<string>"] = (len(target), None, target.splitlines(True), "<string>")
+        counter = PerfCounters().start() if perf else None
+        result = ScriptResult(session)
+        with profile(hotspots=hotspots, implicit=implicit, base="(script)", session=session, interval=interval):
             try:
-                if module:
+                if kind == "-m":
                     runpy.run_module(target, run_name="__main__", alter_sys=True)
+                elif kind == "-c":
+                    _run_code(target)
                 else:
                     runpy.run_path(target, run_name="__main__")
             except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                result.code, result.traceback = _exit_status(exc.code)
+            except KeyboardInterrupt as exc:
+                result.code, result.traceback = 130, _traceback(exc)
+            except Exception as exc:  # noqa: BLE001 - the program's own failure: reported after its profile
+                result.code, result.traceback = 1, _traceback(exc)
+        if counter is not None:
+            session.counters.update({f"perf.{k}": v for k, v in counter.stop().items()})
     finally:
         sys.argv, sys.path[:] = old_argv, old_path
-    if counter is not None:
-        session.counters.update({f"perf.{k}": v for k, v in counter.stop().items()})
-    return session, code
+        if cached_source is None:
+            linecache.cache.pop("<string>", None)
+        else:
+            linecache.cache["<string>"] = cached_source
+    return result
+
+
+def _check_module(name: str) -> None:
+    """ScriptNotFound unless ``name`` is a module that can be found (finding ``a.b`` imports ``a``; anything that
+    import raises is the program's own failure, reported when it runs)."""
+    try:
+        found = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        found = None
+    except Exception:  # noqa: BLE001 - the package exists but raised: let the run show it
+        return
+    if found is None:
+        raise ScriptNotFound(f"no module named {name}")
+
+
+def _run_code(code: str) -> None:
+    """``python -c code``: run in a fresh ``__main__`` module, as Python does."""
+    import builtins
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__dict__["__builtins__"] = builtins
+    previous = sys.modules.get("__main__")
+    sys.modules["__main__"] = main
+    try:
+        exec(compile(code, "<string>", "exec"), main.__dict__)
+    finally:
+        if previous is not None:
+            sys.modules["__main__"] = previous
+
+
+def _exit_status(code: Any) -> tuple[int, str | None]:
+    """What ``sys.exit(code)`` means: (exit code, the message Python would print).
+
+    >>> _exit_status(None), _exit_status(5), _exit_status("bad input")
+    ((0, None), (5, None), (1, 'bad input'))
+    """
+    if code is None:
+        return 0, None
+    if isinstance(code, int):
+        return code, None
+    return 1, str(code)
+
+
+def _traceback(exc: BaseException) -> str:
+    """The program's traceback, the way Python prints it, without the frames that ran it (runpy, sightspeed)."""
+    tb = exc.__traceback__
+    while tb is not None and _runner(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    return user_traceback(exc.with_traceback(tb))
+
+
+def _runner(filename: str) -> bool:
+    return filename == runpy.__file__ or filename.startswith("<frozen runpy") or \
+        os.path.abspath(filename).startswith(os.path.dirname(os.path.abspath(__file__)) + os.sep)
 
 
 def write_outputs(session: Session, folder: str | os.PathLike[str]) -> dict[str, str]:

@@ -52,6 +52,53 @@ def check_inputs(inputs: list[str], out: str | os.PathLike[str]) -> None:
                               "inputs; choose an output folder outside it")
 
 
+def preflight(root: str | os.PathLike[str], *, resume: bool = False, overwrite: bool = False) -> None:
+    """Raise the OutDirError that opening ``root`` would raise, without writing anything: a run can refuse its OUT
+    before it loads models. (The fingerprint is only compared when the run opens it.)"""
+    if resume and overwrite:
+        raise OutDirError("--resume and --overwrite exclude each other")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise OutDirError(f"output folder {root} is a file")
+    if not root.is_dir():
+        return
+    if (root / LOCK_FILE).is_file():
+        import fcntl
+
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken and dropped at once: only asks
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            raise OutDirError(f"output folder {root} is being written by another sightspeed run (pid {holder}); "
+                              "wait for it, or choose another folder") from None
+        finally:
+            os.close(fd)
+    entries = [e for e in root.iterdir() if e.name != LOCK_FILE]
+    _refusal(root, entries, _previous_record(root), resume, overwrite)
+
+
+def _previous_record(root: Path) -> dict | None:
+    """The previous run's record; a folder with a manifest but no record (an older sightspeed) counts as a run
+    without a fingerprint."""
+    path = root / RUN_FILE
+    if path.is_file() and not path.is_symlink():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+    return {} if (root / MANIFEST).is_file() else None
+
+
+def _refusal(root: Path, entries: list, previous: dict | None, resume: bool, overwrite: bool) -> None:
+    if entries and previous is None:
+        raise OutDirError(f"output folder {root} is not empty and holds no sightspeed run: choose an empty or new "
+                          "folder (nothing was written)")
+    if entries and not (resume or overwrite):
+        raise OutDirError(f"output folder {root} holds a previous run: --resume continues it, --overwrite starts "
+                          "over")
+
+
 class OutDir:
     """An output folder opened for one run (see the module's contract). ``done``: input -> its complete manifest
     row from a previous run (skipped when resuming). Use as a context manager, or call :meth:`close`."""
@@ -93,34 +140,16 @@ class OutDir:
 
     def _open(self, resume: bool, overwrite: bool) -> None:
         entries = [e for e in self.root.iterdir() if e.name != LOCK_FILE]
-        previous = self._previous()
-        if not entries:
-            pass
-        elif previous is None:
-            raise OutDirError(f"output folder {self.root} is not empty and holds no sightspeed run: choose an empty "
-                              "or new folder (nothing was written)")
-        elif overwrite:
+        previous = _previous_record(self.root)
+        _refusal(self.root, entries, previous, resume, overwrite)
+        if entries and overwrite:
             self._remove_previous()
-        elif resume:
+        elif entries and resume:
             self._check_same(previous.get("fingerprint"))
             self._load_done()
-        else:
-            raise OutDirError(f"output folder {self.root} holds a previous run: --resume continues it, --overwrite "
-                              "starts over")
         if not (resume and entries):  # a resumed run keeps the record of the run it continues
             record = {"fingerprint": self.fingerprint, "started": time.time()}
             write_mod.write_atomic(self.root / RUN_FILE, json.dumps(record, indent=1).encode())
-
-    def _previous(self) -> dict | None:
-        """The previous run's record; a folder with a manifest but no record (an older sightspeed) counts as a
-        run without a fingerprint."""
-        path = self.root / RUN_FILE
-        if path.is_file() and not path.is_symlink():
-            try:
-                return json.loads(path.read_text())
-            except (OSError, ValueError):
-                return {}
-        return {} if (self.root / MANIFEST).is_file() else None
 
     def _check_same(self, theirs: dict | None) -> None:
         if not theirs:

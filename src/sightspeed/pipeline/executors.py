@@ -19,28 +19,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..cores import CoreBudget, Share, use_threads
-from ..errors import InputError
 from ..profiling import counters
 from ..profiling.session import Session
+from .failure import reason, where_and_traceback
 from .item import Item
 from .stage import Pipeline, Stage
 
 _END = object()
 
 
-def describe(exc: BaseException) -> str:
-    """A one-line reason for a manifest row."""
-    if isinstance(exc, InputError):
-        return exc.reason
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
 def run_stage(stage: Stage, items: list[Item], session: Session, budget: CoreBudget | None = None,
               threads: int = 1) -> None:
     """Run ``stage`` on the items that have not failed; a span per call; a failure marks only its item. Each call
-    holds ``threads`` cores of ``budget`` (a ``kind="core"`` span records a wait for them)."""
-    live = [i for i in items if i.ok]
+    holds ``threads`` cores of ``budget`` (a ``kind="core"`` span records a wait for them). Items whose
+    ``runner_stages`` name this stage (a video frame's decode and write, done by the runner) are passed over:
+    no call, no span, so each frame counts once."""
+    live = [i for i in items if i.ok and stage.name not in i.runner_stages]
     if not live:
         return
     for batch in ([live] if stage.batchable else [[i] for i in live]):
@@ -91,7 +85,7 @@ def _timed_call(stage: Stage, batch: list[Item], session: Session) -> None:
         for item in batch:
             _timed_call(stage, [item], session)
     else:
-        batch[0].fail(stage.name, describe(error))
+        batch[0].fail(stage.name, reason(error), *where_and_traceback(error))
 
 
 def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

@@ -13,8 +13,12 @@ class Item:
     """One image (or video frame) and its results.
 
     ``source`` names where it came from (a path, or ``path#frame``); ``index`` is its position in the run and
-    fixes output order. Stages read and write ``image``, ``results`` and ``output``; the executor fills ``times``
-    (stage -> seconds) and, when a stage raises, ``error`` and ``failed_stage``; later stages then skip the item.
+    fixes output order. Stages read and write ``image``, ``results`` and ``output``, and may leave a remark for
+    the manifest row in ``notes`` (e.g. "no face: whole frame segmented"); the executor fills ``times`` (stage ->
+    seconds) and, when a stage raises, ``error``, ``failed_stage``, ``where`` (file:line that raised) and
+    ``traceback``; later stages then skip the item. ``runner_stages`` names the stages whose work the runner does
+    itself for this item (a video frame is read by the runner's video reader and written by its in-order video
+    writer), so the executor does not call them on it.
 
     >>> item = Item(source="a.jpg", index=0)
     >>> item.ok
@@ -31,6 +35,10 @@ class Item:
     times: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     failed_stage: str | None = None
+    where: str | None = None  # file:line of the frame that raised (the innermost of the user's own code)
+    traceback: str | None = None  # the formatted traceback of that error, bounded (pipeline/failure.py)
+    notes: list[str] = field(default_factory=list)
+    runner_stages: frozenset[str] = frozenset()
     # Set by the runner: a safe, unique output path stem inside the output folder (no suffix).
     output_stem: str | None = None
     # Buffers borrowed from a BufferPool, given back when the item leaves the pipeline.
@@ -40,9 +48,10 @@ class Item:
     def ok(self) -> bool:
         return self.error is None
 
-    def fail(self, stage: str, reason: str) -> None:
+    def fail(self, stage: str, reason: str, where: str | None = None, traceback: str | None = None) -> None:
         self.error = reason
         self.failed_stage = stage
+        self.where, self.traceback = where, traceback
 
     def nbytes(self) -> int:
         """Bytes held in this item's arrays (image, output and array results), for span accounting."""

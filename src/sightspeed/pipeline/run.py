@@ -20,7 +20,9 @@ from ..io.outdir import OutDir, check_inputs
 from ..io.write import OutputNamer
 from ..profiling.cpu import CpuAccount, close_account
 from ..profiling.session import Session, StageInfo, machine_summary
-from .executors import Pipelined, Serial, describe
+from . import startup
+from .executors import Pipelined, Serial
+from .failure import reason, where_and_traceback
 from .item import Item
 from .stage import Pipeline
 from .standard import decode_stage, write_stage
@@ -28,7 +30,12 @@ from .standard import decode_stage, write_stage
 
 @dataclass
 class RunResult:
-    """What a run did: the Session (spans), counts, and the manifest path."""
+    """What a run did: the Session (spans), counts, and the manifest path.
+
+    ``ok`` and ``failed`` count manifest rows (an image, or a whole video); ``frames`` counts the video frames that
+    went through the pipeline. Rates are over ``session.wall_s``: processing only, from the first input to the last
+    output (the start-up before it, loading and warming the models, is in the session's ``setup`` spans).
+    """
 
     session: Session
     ok: int = 0
@@ -36,10 +43,18 @@ class RunResult:
     manifest: str | None = None
     rows: list[dict] = field(default_factory=list)
     resumed: int = 0  # inputs finished by the run this one resumed (skipped)
+    frames: int = 0  # video frames processed (every video of the run)
+    images: int = 0  # still images processed (ok or not)
 
     @property
     def images_per_s(self) -> float:
+        """Manifest rows (inputs) per second of processing."""
         return (self.ok + self.failed) / self.session.wall_s if self.session.wall_s else 0.0
+
+    @property
+    def frames_per_s(self) -> float:
+        """Video frames per second of processing (0 when the run had no video)."""
+        return self.frames / self.session.wall_s if self.session.wall_s else 0.0
 
 
 def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int | None = None) -> Pipeline:
@@ -51,7 +66,8 @@ def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int
         stages.insert(0, decode_stage(pool, **kwargs))
     if "write" not in names:
         stages.append(write_stage())
-    return Pipeline(stages, name=pipeline.name, close_hooks=pipeline.close_hooks, info=pipeline.info)
+    return Pipeline(stages, name=pipeline.name, close_hooks=pipeline.close_hooks, info=pipeline.info,
+                    setup=pipeline.setup)
 
 
 def run(
@@ -89,6 +105,10 @@ def run(
     ``keep_rows=False`` keeps only the first 1,000 failed rows in ``result.rows`` (the manifest has them all), so
     memory does not grow with the number of inputs.
 
+    The session's wall time is processing only: it starts once every worker has loaded and warmed its models.
+    That start-up (the pipeline's own timed ``setup`` steps, then the ``worker set-up`` of every stage's
+    ``prepare``) is recorded as ``kind="setup"`` spans before the session's zero.
+
     >>> import tempfile, numpy as np, simplejpeg
     >>> from sightspeed import Pipeline, Stage
     >>> tmp = tempfile.mkdtemp()
@@ -125,17 +145,21 @@ def run(
     own_account = session.enabled and session.account is None and session.cpu_clock is time.thread_time
     if own_account:  # every thread's CPU, pool threads included, charged to the stages
         session.account = CpuAccount(cores=budget.cores)
-    clock = {"started": time.perf_counter()}
+    clock = {"started": time.perf_counter(), "prepare": time.perf_counter()}
 
     def ready() -> None:  # models loaded and warmed on every worker: the run's clock starts here
         if session.account is not None:
             session.account.rebase()
         clock["started"] = time.perf_counter()
-        session.now()
+        steps = [*pipe.setup, startup.SetupStep(startup.WORKER_SETUP, clock["prepare"], clock["started"],
+                                                threading.current_thread().name)]
+        startup.record(session, steps, clock["started"], session.now())
+        pipe.setup.clear()  # the pipeline's start-up is charged once, to the first run that uses it
 
     try:
         with opencv_threads(min(s.threads for s in budget.split.values())):
             items = _items(srcs, namer, session, set(outdir.done))
+            clock["prepare"] = time.perf_counter()
             for item in executor.run(pipe, items, session, budget, on_ready=ready):
                 sink.take(item)
             sink.finish_video()
@@ -147,7 +171,8 @@ def run(
             close_account(session)
         pipe.close()
         outdir.close()
-    session.counters.update({"ok": result.ok, "failed": result.failed})
+    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images,
+                             "frames": result.frames})
     return result
 
 
@@ -179,7 +204,8 @@ class _counted:
 
 def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Session,
            done: set[str] = frozenset()) -> Iterator[Item]:
-    """Items in order, numbered 0.. ; a video becomes one item per frame (decoded here, timed as 'decode').
+    """Items in order, numbered 0.. ; a video becomes one item per frame, read here (a ``decode`` span and the
+    frame's decode time) and written by the sink, so the executor passes over its decode and write stages.
     Sources in ``done`` (finished by the run being resumed) keep their output names but are not yielded."""
     index = 0
     for src in srcs:
@@ -198,12 +224,14 @@ def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Sess
             frames = video.frames(src.path)
             k = 0
             while True:
-                t = session.now()
+                t, cpu0 = session.now(), session.begin_cpu("decode")
                 frame = next(frames, None)
+                took, cost = session.now(), session.end_cpu(cpu0)
                 if frame is None:
                     break
-                session.record("decode", t, session.now(), items=1, bytes_out=frame.nbytes)
-                yield Item(f"{src.path}#{k}", index, image=frame, output_stem=stem,
+                session.record("decode", t, took, items=1, bytes_out=frame.nbytes, **cost)
+                yield Item(f"{src.path}#{k}", index, image=frame, output_stem=stem, times={"decode": took - t},
+                           runner_stages=VIDEO_BY_RUNNER,
                            meta={"video": src.path, "frame": k, "fps": info.fps, "expected": info.frames})
                 index += 1
                 k += 1
@@ -214,6 +242,17 @@ def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Sess
             item.fail("decode", exc.reason)
             index += 1
             yield item
+
+
+# A video frame's decode (the runner's frame reader) and write (the sink's in-order video writer) are done outside
+# the pipeline's stages; the executor passes over those stages for it, so each frame counts once in each.
+VIDEO_BY_RUNNER = frozenset({"decode", "write"})
+
+
+def _failure(item: Item) -> dict:
+    """What a failed row says beyond its reason: ``where`` it raised and the ``traceback`` (None when nothing
+    raised: an input that could not be listed, a video that could not be opened)."""
+    return {"where": item.where, "traceback": item.traceback}
 
 
 class _Sink:
@@ -231,9 +270,15 @@ class _Sink:
             self._video_frame(path, item)
         else:
             self.finish_video()
-            self._row({"input": item.source, "status": "ok" if item.ok else "error", "reason": item.error,
-                       "stage": item.failed_stage, "outputs": item.outputs, "size": item.meta.get("size"),
-                       "times_ms": {k: round(v * 1000, 3) for k, v in item.times.items()}})
+            self.result.images += 1
+            row = {"input": item.source, "status": "ok" if item.ok else "error", "reason": item.error,
+                   "stage": item.failed_stage, "outputs": item.outputs, "size": item.meta.get("size"),
+                   "times_ms": {k: round(v * 1000, 3) for k, v in item.times.items()}}
+            if item.notes:
+                row["note"] = "; ".join(item.notes)
+            if not item.ok:
+                row.update(_failure(item))
+            self._row(row)
         for buf in item.borrowed:
             self.pool.give(buf)
         item.borrowed.clear()
@@ -243,19 +288,26 @@ class _Sink:
         v = self._video
         if v is None or v["path"] != path:
             self.finish_video()
-            v = self._video = {"path": path, "stem": item.output_stem, "writer": None, "frames": 0,
-                               "error": None, "stage": None, "times": {}, "expected": item.meta.get("expected", 0)}
+            v = self._video = {"path": path, "stem": item.output_stem, "writer": None, "frames": 0, "seen": 0,
+                               "error": None, "stage": None, "where": None, "traceback": None, "times": {},
+                               "notes": {}, "fps": item.meta.get("fps"), "expected": item.meta.get("expected", 0)}
+        if "frame" in item.meta:  # a frame (not the row of a video that could not be opened)
+            v["seen"] += 1
+            self.result.frames += 1
         v["frames"] += 1 if item.ok else 0
         for k, t in item.times.items():
             v["times"][k] = v["times"].get(k, 0.0) + t
+        for note in item.notes:
+            v["notes"][note] = v["notes"].get(note, 0) + 1
         if not item.ok:
-            v["error"] = v["error"] or (f"frame {item.meta.get('frame', 0)}: {item.error}"
-                                        if "frame" in item.meta else item.error)
-            v["stage"] = v["stage"] or item.failed_stage
+            if v["error"] is None:
+                v["error"] = (f"frame {item.meta.get('frame', 0)}: {item.error}" if "frame" in item.meta
+                              else item.error)
+                v["stage"], v["where"], v["traceback"] = item.failed_stage, item.where, item.traceback
             return
         frame = item.output if item.output is not None else item.image
         session = self.result.session
-        t = session.now()
+        t, cpu0 = session.now(), session.begin_cpu("write")
         try:
             if v["writer"] is None:
                 h, w = frame.shape[:2]
@@ -263,9 +315,12 @@ class _Sink:
                 v["size"] = [w, h]
             v["writer"].write(frame)
         except Exception as exc:
-            v["error"] = v["error"] or describe(exc)
-            v["stage"] = v["stage"] or "write"
-        session.record("write", t, session.now(), items=1, bytes_in=frame.nbytes)
+            if v["error"] is None:
+                v["error"], v["stage"] = reason(exc), "write"
+                v["where"], v["traceback"] = where_and_traceback(exc)
+        done, cost = session.now(), session.end_cpu(cpu0)
+        session.record("write", t, done, items=1, bytes_in=frame.nbytes, **cost)
+        v["times"]["write"] = v["times"].get("write", 0.0) + (done - t)
 
     def finish_video(self) -> None:
         v, self._video = self._video, None
@@ -286,9 +341,18 @@ class _Sink:
             status, v["error"] = "partial", (f"decoded {v['frames']} of the {expected} frames the container "
                                              "declares (cut short or corrupt); the output has those frames")
             v["stage"] = "decode"
-        self._row({"input": v["path"], "status": status, "reason": v["error"], "stage": v["stage"],
-                   "outputs": outputs, "size": v.get("size"), "frames": v["frames"], "expected_frames": expected,
-                   "times_ms": {k: round(t * 1000, 3) for k, t in v["times"].items()}})
+        seen = v["seen"]
+        row = {"input": v["path"], "status": status, "reason": v["error"], "stage": v["stage"],
+               "outputs": outputs, "size": v.get("size"), "frames": v["frames"], "expected_frames": expected,
+               "fps": round(v["fps"], 3) if v["fps"] else None,
+               "times_ms": {k: round(t * 1000, 3) for k, t in v["times"].items()},
+               # each stage's time per frame: what a frame costs, whatever the video's length
+               "ms_per_frame": {k: round(t * 1000 / seen, 3) for k, t in v["times"].items()} if seen else {}}
+        if v["notes"]:
+            row["note"] = "; ".join(f"{note} ({n} of {seen} frames)" for note, n in v["notes"].items())
+        if status != "ok":
+            row.update({"where": v["where"], "traceback": v["traceback"]})
+        self._row(row)
 
     def _row(self, row: dict) -> None:
         if row["status"] == "ok":

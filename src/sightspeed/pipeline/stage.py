@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .item import Item
+from .startup import SetupStep
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ class Stage:
 
 @dataclass
 class Pipeline:
-    """An ordered list of stages, plus an optional ``close`` hook for what they hold (models, writers).
+    """An ordered list of stages, plus an optional ``close`` hook for what they hold (models, writers), and the
+    timed steps of its start-up (``setup``: :class:`~sightspeed.pipeline.startup.SetupStep`, filled by the
+    builder; the first run of the pipeline records them).
 
     >>> p = Pipeline([Stage("a", lambda item: None), Stage("b", lambda item: None)], name="demo")
     >>> [s.name for s in p.stages]
@@ -63,6 +66,7 @@ class Pipeline:
     name: str = "pipeline"
     close_hooks: list[Callable[[], None]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    setup: list[SetupStep] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.stages = list(self.stages)

@@ -11,8 +11,15 @@ products (the ops that dominate CNN cost; element-wise ops are left out and said
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from pathlib import Path
+
+from .._version import __version__
+from ..files import sha256_file
+from ..host import cache_dir
 
 
 def tflite_flops(path: str | Path) -> float:
@@ -44,7 +51,39 @@ def tflite_flops(path: str | Path) -> float:
 
 
 def onnx_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
-    """FLOPs of one run of an .onnx model with inputs of ``input_shapes`` (name -> shape; needed for dynamic dims)."""
+    """FLOPs of one run of an .onnx model with inputs of ``input_shapes`` (name -> shape; needed for dynamic dims).
+    Counted once per model file and shapes, then read from the cache (``SIGHTSPEED_CACHE/flops/``): shape inference
+    over a 10 MB model takes ~0.3 s, which every run of a task paid at start-up."""
+    key = _cache_key(path, input_shapes)
+    cached = _cached(key)
+    if cached is not None:
+        return cached
+    flops = _count_onnx(path, input_shapes)
+    try:
+        entry = cache_dir() / "flops" / f"{key}.json"
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f".{entry.name}.{os.getpid()}.partial")
+        tmp.write_text(json.dumps({"flops": flops, "model": str(path)}))
+        os.replace(tmp, entry)
+    except OSError:  # a read-only cache: counted again next time
+        pass
+    return flops
+
+
+def _cache_key(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None) -> str:
+    shapes = json.dumps(sorted((k, list(v)) for k, v in (input_shapes or {}).items()))
+    return hashlib.sha256(f"{sha256_file(path)}|{shapes}|{__version__}".encode()).hexdigest()[:32]
+
+
+def _cached(key: str) -> float | None:
+    try:
+        value = json.loads((cache_dir() / "flops" / f"{key}.json").read_text())["flops"]
+        return float(value) if value >= 0 else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _count_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
     import onnx
     from onnx import shape_inference
 

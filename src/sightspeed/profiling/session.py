@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
-from .totals import StageTotals, totals_of
+from .totals import StageTotals, is_setup_only, startup_of, totals_of
 
 Clock = Callable[[], float]
 SCHEMA = "sightspeed.session/2"  # /2: per-stage totals and a bounded sample of spans (/1 still loads)
@@ -77,6 +77,11 @@ class Session:
     config: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     hotspots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stage -> top functions (profile)
+    # stage -> top lines (the sampler, profiling.sampler.line_row): file, line, function, code, columns, samples,
+    # seconds, cpu_s, share, category
+    lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # category -> {wall_s, cpu_s, share[, stages]}: thread time by what it was doing (profiling.sampler.breakdown)
+    breakdown: dict[str, dict[str, Any]] = field(default_factory=dict)
     enabled: bool = True  # False: record nothing (to measure what recording itself costs)
     instruments: list = field(default_factory=list, repr=False, compare=False)
     profiler: Any = field(default=None, repr=False, compare=False)  # the Hotspots of a profile, for stages.prof
@@ -140,8 +145,15 @@ class Session:
 
     # ----- summaries the renderers use -------------------------------------------------------------------------
     def stage_names(self) -> list[str]:
-        """Declared stages first, then any other stage that has spans (e.g. user code's ``stage()`` blocks)."""
-        return list(dict.fromkeys([s.name for s in self.stages] + list(self.totals) + [s.stage for s in self.spans]))
+        """Declared stages first, then any other stage that has spans (e.g. user code's ``stage()`` blocks); start-up
+        steps (``kind="setup"`` spans only, timed before 0) are not stages (:meth:`startup` has them)."""
+        declared = [s.name for s in self.stages]
+        names = dict.fromkeys(declared + list(self.totals) + [s.stage for s in self.spans if s.kind != "setup"])
+        return [n for n in names if n in declared or not is_setup_only(self.totals.get(n, StageTotals()))]
+
+    def startup(self) -> dict[str, float]:
+        """Start-up step -> seconds (model fetch, load, compile, warm-up), in the order they ran."""
+        return startup_of(self.totals)
 
     def stage_summary(self) -> dict[str, dict[str, Any]]:
         """Per stage: calls, items, total and CPU seconds, ms per item, median ms per call, share of wall time,
@@ -159,6 +171,8 @@ class Session:
             "wall_s": self.wall_s,
             "counters": self.counters,
             "hotspots": self.hotspots,
+            "lines": self.lines,
+            "breakdown": self.breakdown,
             "stages": [asdict(s) for s in self.stages],
             "totals": {name: t.to_dict() for name, t in self.totals.items()},
             "spans_seen": self.spans_seen,
@@ -181,6 +195,8 @@ class Session:
             config=dict(data["config"]),
             wall_s=float(data["wall_s"]),
             hotspots=dict(data.get("hotspots", {})),
+            lines=dict(data.get("lines", {})),  # absent in files from before the sampler
+            breakdown=dict(data.get("breakdown", {})),
             totals={k: StageTotals.from_dict(v) for k, v in data.get("totals", {}).items()},
             spans_seen=int(data.get("spans_seen", len(spans))),
         )

@@ -21,16 +21,21 @@ class StageTotals:
     work: dict[str, float] = field(default_factory=dict)
     wait_s: float = 0.0  # waiting for input
     core_wait_s: float = 0.0  # waiting for a core of the run's budget
+    setup_s: float = 0.0  # start-up (kind="setup": fetch, load, compile, warm up), never the stage's run time
     faults: int = 0
     preempted: int = 0
     busy_s: float = 0.0  # saturation x duration, summed: the wall-weighted saturation's numerator
     durations: QuantileSketch = field(default_factory=QuantileSketch)  # of the run spans, seconds
 
     def add(self, span: Any) -> None:
-        """Count one :class:`~sightspeed.profiling.session.Span`."""
+        """Count one :class:`~sightspeed.profiling.session.Span`: a ``run`` span is the stage's work; ``wait``
+        (for input), ``core`` (for a core of the budget) and ``setup`` (start-up) spans are kept apart."""
         duration = span.end - span.start
         if span.kind == "core":
             self.core_wait_s += duration
+            return
+        if span.kind == "setup":
+            self.setup_s += duration
             return
         if span.kind != "run":
             self.wait_s += duration
@@ -48,8 +53,8 @@ class StageTotals:
         self.durations.add(duration)
 
     def merge(self, other: StageTotals) -> None:
-        for name in ("calls", "items", "total_s", "cpu_s", "bytes", "wait_s", "core_wait_s", "faults", "preempted",
-                     "busy_s"):
+        for name in ("calls", "items", "total_s", "cpu_s", "bytes", "wait_s", "core_wait_s", "setup_s", "faults",
+                     "preempted", "busy_s"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for k, v in other.work.items():
             self.work[k] = self.work.get(k, 0.0) + v
@@ -72,6 +77,7 @@ class StageTotals:
             "work": dict(self.work),
             "wait_s": self.wait_s,
             "core_wait_s": self.core_wait_s,
+            "setup_s": self.setup_s,
             "faults": self.faults,
             "preempted": self.preempted,
             "saturation": self.busy_s / total if total else 0.0,  # how busy the cores were while it ran
@@ -93,3 +99,18 @@ def totals_of(spans: list) -> dict[str, StageTotals]:
     for span in spans:
         found.setdefault(span.stage, StageTotals()).add(span)
     return found
+
+
+def startup_of(totals: dict[str, StageTotals]) -> dict[str, float]:
+    """The start-up steps (names with ``kind="setup"`` time) and their seconds, in the order they were recorded.
+
+    >>> t = StageTotals(setup_s=2.5)
+    >>> startup_of({"load models": t, "decode": StageTotals()})
+    {'load models': 2.5}
+    """
+    return {name: t.setup_s for name, t in totals.items() if t.setup_s > 0}
+
+
+def is_setup_only(totals: StageTotals) -> bool:
+    """True for a name that has only start-up time (a start-up step, not a stage): stage tables leave it out."""
+    return totals.setup_s > 0 and not (totals.calls or totals.wait_s or totals.core_wait_s)

@@ -18,6 +18,14 @@ from .analysis import CODEC_WORK, StageReport, analyse, session_cores
 from .session import Session
 from .whatif import Scenario, project
 
+# what the sampler's kinds of unstaged work usually want (profiling/sampler.py names the kinds)
+UNSTAGED_ADVICE = {
+    "numpy/OpenCV": " Array arithmetic in float64 moves twice the bytes of float32, and each operation of a chain is "
+                    "a pass over memory: fuse them into one (a compiled kernel).",
+    "plain Python": " A Python loop over pixels or boxes belongs in a compiled kernel (numba, Cython) or one "
+                    "vectorised call.",
+    "file I/O": " Reads and writes: overlap them with the work (a pipelined run) or read less.",
+}
 NEAR_CEILING = 0.5  # at half its ceiling or more, a stage gains little from better code: do less work instead
 
 
@@ -40,11 +48,34 @@ def verdict(session: Session, reports: list[StageReport] | None = None) -> Verdi
     by_name = {r.name: r for r in timed}
     limiting = by_name.get(now.limiting_stage) or max(timed, key=lambda r: r.total_s)
     over = [r for r in timed if r.bound == "oversubscribed"]
+    unstaged = _unstaged(session)
+    if unstaged and not over and unstaged[1]["share"] > limiting.wall_share:
+        step, numbers = _unstaged_step(session, *unstaged)
+        return Verdict("(script)", unstaged[0], step, f"{_headline(session, timed)} {step}", numbers)
     focus = max(over, key=lambda r: r.total_s) if over else limiting
     step, numbers = first_step(focus, session, cores, timed)
     numbers = {"limiting_stage": limiting.name, "cores_bound": now.cores_bound, "cores": cores, **numbers}
     return Verdict(focus.name, focus.bound, step, f"{_headline(session, timed)} {_limit(limiting, now, timed, cores)} {step}",
                    numbers)
+
+
+def _unstaged(session: Session) -> tuple[str, dict] | None:
+    """The biggest kind of work the sampler saw outside every stage (a script nobody annotated), or None."""
+    rows = [(kind, row) for kind, row in (session.breakdown or {}).items() if not row.get("stages")]
+    return max(rows, key=lambda kr: kr[1].get("wall_s", 0.0)) if rows else None
+
+
+def _unstaged_step(session: Session, kind: str, row: dict) -> tuple[str, dict]:
+    lines = [x for x in (session.lines or {}).get("(script)", []) if x.get("category") in (kind, None)]
+    top = lines[0] if lines else None
+    where = (f", most of it at {top['file']}:{top['line']} `{(top.get('code') or '').strip()}` ({top['share']:.0%} "
+             "of the time outside stages)") if top else ""
+    advice = UNSTAGED_ADVICE.get(kind, "")
+    return (f"First: {row['share']:.0%} of the time ({row['wall_s']:.2f} s) went to {kind} outside any stage{where}. "
+            "Wrap that line or its loop in `with sightspeed.stage(\"name\", bytes=..., flops=...)`: it gets a bound "
+            f"and a % of speed of light.{advice}",
+            {"kind": kind, "share": row["share"], "wall_s": row["wall_s"],
+             "line": f"{top['file']}:{top['line']}" if top else None})
 
 
 def _headline(session: Session, reports: list[StageReport]) -> str:

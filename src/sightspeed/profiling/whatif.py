@@ -70,8 +70,12 @@ def parse(spec: str) -> Scenario:
                 return Scenario(spec, tiers=frozenset(named - {"f32"}))
             raise ValueError(value)
         if kind == "cores":
+            if int(value) < 1:
+                raise ValueError(value)
             return Scenario(spec, cores=int(value))
         factor = float(value.rstrip("x"))
+        if not 0 < factor < float("inf"):
+            raise ValueError(value)
         if kind == "cpu":
             return Scenario(spec, compute=factor)
         if kind == "mem":
@@ -80,7 +84,8 @@ def parse(spec: str) -> Scenario:
             return Scenario(spec, disk=factor)
     except (KeyError, ValueError):
         pass
-    raise ValueError(f"what-if {spec!r}: use cpu:2x, mem:2x, disk:2x, cores:N, tiers:f32|int8|bf16+int8 or "
+    raise ValueError(f"what-if {spec!r}: use cpu:2x, mem:2x, disk:2x (factors above 0), cores:N (N >= 1), "
+                     "tiers:f32|int8|bf16+int8 or "
                      f"gpu:{'|'.join(GPUS)}")
 
 

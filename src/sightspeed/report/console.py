@@ -60,20 +60,61 @@ def budget_line(session: Session) -> str | None:
     return f"core budget: {cores} cores: {threads} threads in the split, at most {cores} working at once"
 
 
-def summary(session: Session) -> Table:
-    """ok / failed / images/s, the core budget, and per stage: workers x threads, ms per item, cpu ms per item,
-    median ms per call, share of wall time. Reads only the Session (its ``counters``, ``config``, ``stages``)."""
+def _startup(session: Session) -> dict[str, float]:
+    """The start-up steps (names with ``kind="setup"`` time in the session's totals) and their seconds, in the
+    order they were recorded."""
+    return {name: t.setup_s for name, t in session.totals.items() if getattr(t, "setup_s", 0.0) > 0}
+
+
+def startup_line(session: Session) -> str | None:
+    """Start-up (its steps, from the session's ``setup`` spans) beside processing, and what the wall time covers;
+    None when the session records no start-up (a saved session from before it was recorded).
+
+    >>> s = Session(wall_s=1.12)
+    >>> s.record("load ocr models", -3.1, -0.2, kind="setup"); s.record("worker set-up", -0.2, 0.0, kind="setup")
+    >>> startup_line(s).partition(": ")[0]
+    'start-up 3.10 s (load ocr models 2.90 s, worker set-up 0.20 s) + processing 1.12 s'
+    """
+    steps = _startup(session)
+    if not steps:
+        return None
+    shown = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in steps.items())
+    return (f"start-up {sum(steps.values()):.2f} s ({shown}) + processing {session.wall_s:.2f} s: the wall time "
+            "and the rate count processing only (first input read to last output written)")
+
+
+def rate_text(session: Session) -> str:
+    """The run's throughput over its processing wall time: images/s, or frames/s when it read video (items/s,
+    images and frames together, when both)."""
+    wall = session.wall_s
     ok, failed = int(session.counters.get("ok", 0)), int(session.counters.get("failed", 0))
-    rate = (ok + failed) / session.wall_s if session.wall_s else 0.0
-    table = Table(title=f"{session.config.get('pipeline', 'run')}: {ok} ok, {failed} failed, {rate:.2f} images/s, "
-                        f"{session.wall_s:.2f} s wall", title_justify="left", caption=budget_line(session),
+    frames = int(session.counters.get("frames", 0))
+    if not frames:
+        return f"{(ok + failed) / wall if wall else 0.0:.2f} images/s"
+    images = int(session.counters.get("images", 0))
+    if images:
+        return f"{images} images + {frames} video frames, {(images + frames) / wall if wall else 0.0:.2f} items/s"
+    return f"{frames} frames, {frames / wall if wall else 0.0:.2f} frames/s"
+
+
+def summary(session: Session) -> Table:
+    """ok / failed / images/s (frames/s for video), the processing wall time, the start-up beside it, the core
+    budget, and per stage: workers x threads, ms per item, cpu ms per item, median ms per call, share of wall
+    time. Reads only the Session (its ``counters``, ``config``, ``stages``, ``totals``)."""
+    ok, failed = int(session.counters.get("ok", 0)), int(session.counters.get("failed", 0))
+    caption = "\n".join(line for line in (startup_line(session), budget_line(session)) if line) or None
+    table = Table(title=f"{session.config.get('pipeline', 'run')}: {ok} ok, {failed} failed, {rate_text(session)}, "
+                        f"{session.wall_s:.2f} s wall of processing", title_justify="left", caption=caption,
                   caption_justify="left")
     split = _split(session)
     columns = ["stage", *(["workers x threads"] if split else []), "calls", "ms / item", "cpu ms / item",
                "median ms / call", "busy % of wall"]
     for col in columns:
         table.add_column(col, justify="left" if col == "stage" else "right")
+    steps = _startup(session)
     for name, st in session.stage_summary().items():
+        if name in steps and not (st["calls"] or st["wait_s"] or st["core_wait_s"]):  # a start-up step: in the
+            continue  # caption, not a stage
         table.add_row(name, *([split.get(name, "-")] if split else []), str(int(st["calls"])),
                       f"{st['ms_per_item']:.2f}", f"{st['cpu_ms_per_item']:.2f}", f"{st['median_ms_per_call']:.2f}",
                       f"{100 * st['wall_share']:.0f}")

@@ -143,13 +143,24 @@ def _bounds(d: dict) -> str:
 
 def _hotspots(d: dict) -> str:
     rows = [[escape(s["name"]) if k == 0 else "", escape(h["function"]), f"<span class=note>{escape(h['where'])}</span>",
-             h["calls"], f"{h['own_ms']:.1f}", f"{100 * h['share']:.0f}%"]
+             h["calls"] or "-", f"{h['own_ms']:.1f}", f"{100 * h['share']:.0f}%"]  # sampled rows count no calls
             for s in d["stages"] for k, h in enumerate(s["hotspots"])]
-    if not rows:
+    lines = [[escape(stage) if k == 0 else "", f"<span class=note>{escape(_short(x['file']))}:{x['line']}</span>",
+              f"<code>{escape((x.get('code') or '').strip())}</code>", escape(x.get("category") or ""),
+              f"{100 * x['share']:.0f}%"] for stage, rows_ in (d.get("lines") or {}).items()
+             for k, x in enumerate(rows_[:5])]
+    if not rows and not lines:
         return _section("hotspots", "Hotspots", "<p class=note>No hotspots recorded (a plain run; "
                         "`sightspeed profile` collects them).</p>")
-    return _section("hotspots", "Hotspots", _table(["stage", "function", "where", "calls", "own ms", "of stage"],
-                                                   rows, left=3))
+    body = _table(["stage", "function", "where", "calls", "own ms", "of stage"], rows, left=3) if rows else ""
+    if lines:
+        body += "<h3>Top lines (sampled)</h3>" + _table(["stage", "where", "line", "what", "of stage"], lines, left=4)
+    return _section("hotspots", "Hotspots", body)
+
+
+def _short(path: str) -> str:
+    parts = path.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])
 
 
 def _what_if(d: dict) -> str:

@@ -12,6 +12,7 @@ from ..profiling.session import Session
 from ..profiling.verdict import verdict
 from ..profiling.whatif import Projection, parse, project
 from .console import budget_line
+from .lines_console import render_lines, top_line
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -53,11 +54,12 @@ def stage_table(session: Session, reports: list[StageReport]) -> Table:
     for r in reports:
         per = r.items if items else r.calls  # 0: the stage counted none (a row of "-", never totals as per-item)
         top = r.hotspots[0] if r.hotspots else None
+        line = top_line(session, r.name)  # the sampler's: the line, not the function
         table.add_row(
             r.name, str(r.calls), f"{r.total_s:.2f}", _per(1000 * r.total_s, per, 2), f"{100 * r.wall_share:.0f}",
             f"{r.cpu_ratio:.2f}", _per(r.bytes / 1e6, per, 2), _per(r.work.get("flops", 0.0) / 1e6, per),
             _fmt(r.gbps, 2), _fmt(r.gflops, 2), bound_label(session, r), f"{100 * r.pct_sol:.0f}" if r.sol_s else "-",
-            f"{top['function']} {100 * top['share']:.0f}%" if top else "")
+            line or (f"{top['function']} {100 * top['share']:.0f}%" if top else ""))
     return table
 
 
@@ -66,7 +68,8 @@ def _per(amount: float, count: int, digits: int = 1) -> str:
 
 
 def hotspot_table(session: Session) -> Table | None:
-    if not session.hotspots:
+    """cProfile's top functions per stage; None where there are none, or where the sampler's lines stand in."""
+    if not session.hotspots or session.lines:
         return None
     table = Table(title="hotspots: own time per stage, all worker threads merged (cProfile)", title_justify="left")
     for col in ("stage", "function", "where", "calls", "own ms", "% of stage"):
@@ -173,6 +176,7 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
     hot = hotspot_table(session)
     if hot is not None:
         console.print(hot)
+    render_lines(console, session, reports)
     perf = perf_line(session)
     if perf:
         console.print(perf)

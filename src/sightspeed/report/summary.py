@@ -39,6 +39,7 @@ def summarize(session: Session, what_if: list[str] | tuple[str, ...] = (),
         "sightspeed": __version__,
         "pipeline": session.config.get("pipeline"),
         "wall_s": session.wall_s,
+        "startup": session.startup(),
         "items": items,
         "items_per_s": items / session.wall_s if items and session.wall_s else None,
         "calls": sum(r.calls for r in reports),
@@ -51,6 +52,8 @@ def summarize(session: Session, what_if: list[str] | tuple[str, ...] = (),
         "stages": [stage_row(session, r) for r in reports],
         "what_if": what_if_rows(session, reports, list(what_if)),
         "spans": {"seen": session.spans_seen, "kept": len(session.spans)},
+        "lines": session.lines,  # the line sampler's top lines per stage (profile --hotspots lines)
+        "breakdown": session.breakdown,  # wall and CPU time by what ran it (an unannotated script)
         "tune": session.config.get("tune"),
     }
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from ..errors import SightspeedError
+from ..errors import SightspeedError, UnknownTask, UserCodeError
 from ..io.pool import BufferPool
 from ..pipeline.stage import Pipeline
 from .options import Option, declared, describe, from_signature
@@ -32,16 +35,70 @@ def _options_class(task: str) -> type:
 
 
 def _function(task: str) -> Callable[..., Any]:
-    """The user's ``module:function`` (the current folder is importable, like ``python -m``)."""
-    if ":" not in task:
-        raise SightspeedError(f"unknown task {task!r}: use one of {', '.join(TASKS)}, or module:function")
-    module_name, _, func_name = task.partition(":")
+    """The user's ``module:function``: ``module`` is a module name (the current folder is importable, like
+    ``python -m``) or a ``.py`` file's path (``./mine.py``, ``path/to/mine.py``: its folder becomes importable).
+    A name that does not exist is an :class:`UnknownTask`; an error the user's module raises while it is imported
+    is a :class:`UserCodeError`."""
+    module_name, colon, func_name = task.rpartition(":")
+    if not colon or not module_name or not func_name:
+        raise UnknownTask(f"unknown task {task!r}: use one of {', '.join(TASKS)}, or module:function")
+    module = _module(module_name, task)
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        public = sorted(name for name, value in vars(module).items()
+                        if callable(value) and not name.startswith("_") and getattr(value, "__module__", None)
+                        == module.__name__)
+        raise UnknownTask(f"cannot load {task}: {module_name} has no function {func_name}"
+                          + (f" (it has {', '.join(public)})" if public else ""))
+    return func
+
+
+def _module(name: str, task: str) -> ModuleType:
+    """Import the module of ``task`` by name or by file path."""
+    if name.endswith(".py") or "/" in name or os.sep in name:
+        return _module_from_file(Path(name), task)
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        return getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as exc:
-        raise SightspeedError(f"cannot load {task}: {exc}") from exc
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (name == exc.name or name.startswith(exc.name + ".")):  # the module itself is not there
+            raise UnknownTask(f"cannot load {task}: no module named {exc.name} (looked in the current folder "
+                              f"{os.getcwd()} and sys.path; or give the file: path/to/{name.replace('.', '/')}"
+                              ".py:...)") from None
+        raise UserCodeError(f"cannot load {task}: importing {name} raised {_described(exc)}") from exc
+    except Exception as exc:  # the user's module raised while it was imported
+        raise UserCodeError(f"cannot load {task}: importing {name} raised {_described(exc)}") from exc
+
+
+def _module_from_file(path: Path, task: str) -> ModuleType:
+    """A user's ``.py`` file, imported under its stem (its folder goes on sys.path, so it imports its neighbours)."""
+    if not path.is_file():
+        raise UnknownTask(f"cannot load {task}: no file {path}")
+    name, resolved = path.stem, path.resolve()
+    loaded = sys.modules.get(name)
+    if loaded is not None:
+        if getattr(loaded, "__file__", None) and Path(loaded.__file__).resolve() == resolved:
+            return loaded  # options_of, then build: imported once
+        raise UnknownTask(f"cannot load {task}: a module named {name} is already imported "
+                          f"({getattr(loaded, '__file__', None) or 'built in'}); rename {path}")
+    if str(resolved.parent) not in sys.path:
+        sys.path.insert(0, str(resolved.parent))
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise UnknownTask(f"cannot load {task}: {path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # what dataclasses and pickle look a class's module up in
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise UserCodeError(f"cannot load {task}: importing {path} raised {_described(exc)}") from exc
+    return module
+
+
+def _described(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def options_of(task: str) -> list[Option]:
@@ -65,6 +122,10 @@ def _check_names(task: str, options: dict[str, Any], known: list[str]) -> None:
 def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | None = None) -> Pipeline:
     """A shipped task by name, or ``module:function`` returning a Pipeline (or a list of Stages).
 
+    A ``module:function`` is a module name or a ``.py`` file's path (see :func:`_function`); an error raised by
+    the user's code, importing the module or calling the function, is a :class:`~sightspeed.errors.UserCodeError`
+    (its ``__cause__`` is what the code raised).
+
     ``options`` are keyword values for the task's options dataclass (or the user's function); one it does not take
     is a ValueError, except the run settings (``variant``, ``max_pixels``, ``batch_size``), which a
     task gets when it names them. A function that takes ``**kwargs`` gets every option.
@@ -72,7 +133,7 @@ def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | N
     >>> build("nope")
     Traceback (most recent call last):
     ...
-    sightspeed.errors.SightspeedError: unknown task 'nope': use one of portrait, ocr, or module:function
+    sightspeed.errors.UnknownTask: unknown task 'nope': use one of portrait, ocr, or module:function
     >>> build("portrait", {"draw": True})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -93,7 +154,10 @@ def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | N
     else:
         _check_names(task, options, list(params))
         kwargs = {k: v for k, v in options.items() if k in params}
-    result = func(**kwargs)
+    try:
+        result = func(**kwargs)
+    except Exception as exc:  # the user's code: named, with its own traceback kept as the cause
+        raise UserCodeError(f"{task} raised {_described(exc)}") from exc
     try:
         return Pipeline.of(result, name=task.partition(":")[2])
     except (TypeError, ValueError) as exc:

@@ -11,6 +11,7 @@ from ...io.decode import DEFAULT_MAX_PIXELS
 from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
+from ...pipeline.startup import Startup
 from ...runtimes.base import PerThread, load, with_models
 from ..options import option, per_model
 from .text import CtcDecoder
@@ -85,17 +86,24 @@ def model_files(options: OcrOptions) -> dict[str, tuple]:
     return files
 
 
-def load_models(options: OcrOptions) -> Models:
-    files = model_files(options)
+def load_models(options: OcrOptions, startup: Startup | None = None) -> Models:
+    """Fetch, load and warm up the three models (each step timed in ``startup``: the run shows it as start-up)."""
+    startup = startup or Startup()
+    with startup.step("fetch models"):
+        files = model_files(options)
+        paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
     examples = [np.zeros(s, np.float32) for s in ((1, 3, 64, 64), (1, 3, 48, 192), (1, 3, 48, 320))]
-    # each stage's models run with that stage's share of the run's core budget (PerThread.get)
-    make = [PerThread(partial(load, path, runtime, precision=hint), [x])
-            for (path, runtime, hint, _), x in zip(files.values(), examples)]
-    # The character list is in the ONNX metadata, which only onnxruntime sessions of the original file expose.
-    characters = load(resolve(options.recognizer), "onnxruntime", 1).metadata["character"].splitlines()
-    paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
+    make = []
+    for (key, (path, runtime, hint, _)), x in zip(files.items(), examples):
+        with startup.step(f"load {key} model"):  # the first also imports the runtime
+            # each stage's models run with that stage's share of the run's core budget (PerThread.get)
+            make.append(PerThread(partial(load, path, runtime, precision=hint), [x]))
+    with startup.step("read rec characters"):
+        # The character list is in the ONNX metadata, which only onnxruntime sessions of the original file expose.
+        characters = load(paths[2], "onnxruntime", 1).metadata["character"].splitlines()
     models = Models(*make, CtcDecoder(characters))
-    _count_flops(models, paths)
+    with startup.step("count model flops"):
+        _count_flops(models, paths)
     return models
 
 
@@ -129,19 +137,22 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     for key in MODELS:
         if tiers[key] == "bf16" and runtimes[key] != "openvino":
             raise ValueError(f"{key}: precision bf16 needs the openvino runtime")
-    models = load_models(options)
+    startup = Startup()
+    models = load_models(options, startup)
     from ...kernels import db_bitmap
 
-    # the DB post-processing's kernel is JIT-compiled (or loaded from numba's cache) here, not in the first page
-    db_bitmap.warmup(example=lambda: ((np.zeros((8, 8), np.float32),), {}))
-    if options.variant == "reference":
-        from .reference import stages
-    else:
-        from .fast import stages
+    with startup.step("warm up kernels"):
+        # the DB post-processing's kernel is JIT-compiled (or loaded from numba's cache) here, not in the first page
+        db_bitmap.warmup(example=lambda: ((np.zeros((8, 8), np.float32),), {}))
+        if options.variant == "reference":
+            from .reference import stages
+        else:
+            from .fast import stages
+        built = stages(options, models, pool or BufferPool())
     # the reference variant classifies inside its recognize stage
-    steps = with_models(stages(options, models, pool or BufferPool()),
-                        {"detect": [models.det], "classify": [models.cls], "recognize": [models.cls, models.rec]})
-    pipeline = Pipeline(steps, name=f"ocr-{options.variant}")
+    steps = with_models(built, {"detect": [models.det], "classify": [models.cls],
+                                "recognize": [models.cls, models.rec]})
+    pipeline = Pipeline(steps, name=f"ocr-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
                           "precision": options.precision, "draw": options.draw,
                           # the f32 files (tune calibrates its int8 copies on what the pipeline feeds them)

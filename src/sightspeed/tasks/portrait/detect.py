@@ -16,8 +16,12 @@ from . import blazeface
 from .geometry import person_roi
 
 
+NO_FACE = "no face: whole frame segmented"  # the manifest row's note
+
+
 def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int] | None = None) -> Stage:
-    """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1).
+    """``item.results``: ``faces`` (list of [x0, y0, x1, y1, score]) and ``roi`` (x0, y0, x1, y1). A frame without
+    a face is segmented whole, and its manifest row says so (:data:`NO_FACE`).
 
     With ``shrink_factor(w, h)``, the frame is area-shrunk once here (kept as ``results["small"]`` for later
     stages, e.g. the background blur) and the detector letterboxes from that small copy.
@@ -46,5 +50,7 @@ def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int]
         counters.add(flops=models.detector_flops)
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)
+        if len(boxes) == 0:
+            item.notes.append(NO_FACE)
 
     return Stage("detect", detect)

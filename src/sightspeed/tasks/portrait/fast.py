@@ -19,7 +19,7 @@ from ...pipeline.stage import Stage
 from ...profiling import counters
 from ...pipeline.standard import decode_stage, write_stage
 from .detect import detect_stage
-from .geometry import blur_ksize, feather_sigma
+from .geometry import blur_ksize, cover_crop, feather_sigma
 from .published import SEGMENTER_INPUT as SEG
 
 
@@ -28,11 +28,35 @@ def _composite_example() -> tuple[tuple, dict]:
     return (fg, bg, mask), {"out": bg, "offset": (4, 4)}
 
 
+def cover_picture(picture: np.ndarray, w: int, h: int) -> np.ndarray:
+    """``picture`` covering a w x h frame, its aspect kept: the centred part with the frame's aspect
+    (:func:`.geometry.cover_crop`), scaled to w x h (area-averaged down, bilinear up). Cropping before scaling
+    resamples only the pixels that are kept."""
+    import cv2
+
+    x0, y0, x1, y1 = cover_crop(picture.shape[1], picture.shape[0], w, h)
+    part = picture[y0:y1, x0:x1]
+    shrink = part.shape[1] >= w and part.shape[0] >= h
+    return cv2.resize(part, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+
 def stages(options, background, models, pool: BufferPool) -> list[Stage]:
     local = threading.local()
     kernels.composite.warmup(example=_composite_example)  # a JIT compile (or cache load) here, not in the first frame
     kernels.preprocess.warmup(example=lambda: ((np.zeros((8, 8, 3), np.uint8), (SEG, SEG)), dict(layout="nhwc")))
     kernels.feather_mask.warmup(example=lambda: ((np.zeros((8, 8), np.float32), (16, 12), (1.0, 2.0)), {}))
+
+    covers: dict[tuple[int, int], np.ndarray] = {}  # frame size -> the background picture cropped and scaled to it
+
+    def cover(w: int, h: int) -> np.ndarray:
+        """The background picture covering a w x h frame (made once per frame size: a video's frames share it)."""
+        found = covers.get((w, h))
+        if found is None:
+            found = cover_picture(background.image, w, h)
+            if len(covers) >= 16:  # many image sizes: keep memory bounded
+                covers.clear()
+            covers[(w, h)] = found
+        return found
 
     def tensor() -> np.ndarray:  # per-thread model input, reused for every frame
         buf = getattr(local, "x", None)
@@ -62,9 +86,7 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         elif background.kind == "color":
             bg[:] = background.color
         else:
-            import cv2
-
-            cv2.resize(background.image, (w, h), dst=bg, interpolation=cv2.INTER_AREA)
+            bg[:] = cover(w, h)
         x0, y0, x1, y1 = item.results["roi"]
         roi_mask = item.results.pop("roi_mask")
         # the registry's pick (numba when installed: exact and ~4x OpenCV's uint8 ops), pasted into bg in place

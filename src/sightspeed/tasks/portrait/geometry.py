@@ -1,5 +1,5 @@
-"""Person ROI from face boxes, and the sizes (blur kernel, feather) that scale with the image (fast variant; the
-constants are in :mod:`.published`)."""
+"""Person ROI from face boxes, the sizes (blur kernel, feather) that scale with the image, and the part of a
+background picture that covers a frame (fast variant; the constants are in :mod:`.published`)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,21 @@ def person_roi(faces: np.ndarray, width: int, height: int) -> tuple[int, int, in
     if x1 - x0 < 2 or y1 - y0 < 2:
         return 0, 0, width, height
     return x0, y0, x1, y1
+
+
+def cover_crop(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1): the centred part of a ``src_w`` x ``src_h`` picture with the frame's aspect, i.e. what is
+    left of it when it is scaled to cover a ``width`` x ``height`` frame and centre-cropped (never stretched).
+
+    >>> cover_crop(512, 512, 640, 480)  # a square picture behind a 4:3 frame loses a band top and bottom
+    (0, 64, 512, 448)
+    >>> cover_crop(1920, 1080, 600, 800)  # a landscape picture behind a portrait frame keeps its middle
+    (555, 0, 1365, 1080)
+    """
+    crop_w = max(1, min(src_w, round(src_h * width / height)))
+    crop_h = max(1, min(src_h, round(src_w * height / width)))
+    x0, y0 = (src_w - crop_w) // 2, (src_h - crop_h) // 2
+    return x0, y0, x0 + crop_w, y0 + crop_h
 
 
 def blur_ksize(width: int, height: int) -> int:

@@ -1,8 +1,8 @@
 """The reference variant: the plain way this task is usually first written, and the oracle the fast variant is
 tested against. Per image: cv2.imread; BlazeFace on the whole frame (cv2.resize, numpy decoding and MediaPipe's
 weighted NMS written out); the selfie segmenter on the head-and-shoulders ROI; the mask upsampled then feathered at
-full resolution in float64; a full-resolution GaussianBlur background; float blending over the whole frame;
-cv2.imwrite.
+full resolution in float64; a full-resolution GaussianBlur background (or a picture scaled to cover the frame,
+then centre-cropped); float blending over the whole frame; cv2.imwrite.
 
 It shares nothing with the fast variant but the model files and the published constants (:mod:`.published`): no
 kernel op, no fast helper, so a bug in those shows up as a difference from this.
@@ -99,6 +99,18 @@ def head_and_shoulders(faces: list[tuple[float, list[float]]], w: int, h: int) -
     return x0, y0, x1, y1
 
 
+def cover(picture: np.ndarray, w: int, h: int) -> np.ndarray:
+    """The picture scaled to cover a w x h frame (keeping its aspect), then centre-cropped to it."""
+    import cv2
+
+    ph, pw = picture.shape[:2]
+    scale = max(w / pw, h / ph)
+    sw, sh = max(w, round(pw * scale)), max(h, round(ph * scale))
+    scaled = cv2.resize(picture, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    left, top = (sw - w) // 2, (sh - h) // 2
+    return scaled[top:top + h, left:left + w]
+
+
 def stages(options, background, models, pool) -> list[Stage]:
     import cv2
 
@@ -111,6 +123,8 @@ def stages(options, background, models, pool) -> list[Stage]:
         counters.add(flops=models.detector_flops)
         item.results["faces"] = [[round(float(v), 2) for v in (*box, score)] for score, box in faces]
         item.results["roi"] = head_and_shoulders(faces, w, h)
+        if not faces:
+            item.notes.append("no face: whole frame segmented")
 
     def segment(item: Item) -> None:
         image = item.image
@@ -139,7 +153,7 @@ def stages(options, background, models, pool) -> list[Stage]:
             bg = np.zeros_like(image)
             bg[:] = background.color
         else:
-            bg = cv2.resize(background.image, (w, h), interpolation=cv2.INTER_AREA)
+            bg = cover(background.image, w, h)
         m = item.results.pop("mask_f64")
         m3 = np.dstack([m, m, m])
         out = image.astype(np.float64) * m3 + bg.astype(np.float64) * (1.0 - m3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 
@@ -12,6 +13,7 @@ from ...io.decode import DEFAULT_MAX_PIXELS
 from ...io.pool import BufferPool
 from ...models import resolve
 from ...pipeline.stage import Pipeline
+from ...pipeline.startup import Startup
 from ...runtimes.base import PerThread, load, with_models
 from ..options import option
 
@@ -34,6 +36,7 @@ class PortraitOptions:
     roi: bool = option(True, "segment the whole frame, not a head-and-shoulders ROI around the faces")
     background: str = option("blur", "what replaces the background: a blur of it, a colour or an image",
                              metavar="blur|color:#RRGGBB|image:PATH", check=lambda spec: parse_background(spec))
+    # image:PATH keeps the picture's aspect: scaled to cover the frame and centre-cropped (never stretched)
     save_mask: bool = option(False, "also write the mask as PNG")
     detector: str = "blazeface-short"  # zoo name or .tflite path
     segmenter: str = "selfie-seg"  # zoo name or .tflite path
@@ -81,13 +84,21 @@ class Models:
     segmenter_flops: float = 0.0
 
 
-def load_models(options: PortraitOptions) -> Models:
+def load_models(options: PortraitOptions, startup: Startup | None = None) -> Models:
+    """Fetch, load and warm up both models (each step timed in ``startup``: the run shows it as start-up)."""
     from ...profiling.flops import model_flops
 
-    det, seg = resolve(options.detector), resolve(options.segmenter)
+    startup = startup or Startup()
+    with startup.step("fetch models"):
+        det, seg = resolve(options.detector), resolve(options.segmenter)
     # each stage's models run with that stage's share of the run's core budget (PerThread.get)
-    return Models(PerThread(partial(load, det, "litert")), PerThread(partial(load, seg, "litert")),
-                  model_flops(det) or 0.0, model_flops(seg) or 0.0)
+    with startup.step("load detector"):  # also imports the runtime
+        detector = PerThread(partial(load, det, "litert"))
+    with startup.step("load segmenter"):
+        segmenter = PerThread(partial(load, seg, "litert"))
+    with startup.step("count model flops"):
+        flops = model_flops(det) or 0.0, model_flops(seg) or 0.0
+    return Models(detector, segmenter, *flops)
 
 
 def build(options: PortraitOptions | None = None, pool: BufferPool | None = None) -> Pipeline:
@@ -98,15 +109,18 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
     options = options or PortraitOptions()
     if options.variant not in ("fast", "reference"):
         raise ValueError(f"portrait variant must be fast or reference, not {options.variant!r}")
-    background = parse_background(options.background)
-    models = load_models(options)
-    if options.variant == "reference":
-        from .reference import stages
-    else:
-        from .fast import stages
-    steps = with_models(stages(options, background, models, pool or BufferPool()),
-                        {"detect": [models.detector], "segment": [models.segmenter]})
-    pipeline = Pipeline(steps, name=f"portrait-{options.variant}")
+    startup = Startup()
+    with startup.step("read background") if options.background.startswith("image:") else nullcontext():
+        background = parse_background(options.background)
+    models = load_models(options, startup)
+    with startup.step("warm up kernels"):  # JIT compiles (or numba cache loads) here, not in the first frame
+        if options.variant == "reference":
+            from .reference import stages
+        else:
+            from .fast import stages
+        built = stages(options, background, models, pool or BufferPool())
+    steps = with_models(built, {"detect": [models.detector], "segment": [models.segmenter]})
+    pipeline = Pipeline(steps, name=f"portrait-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
                           "background": options.background, "save_mask": options.save_mask,
                           "quality": options.quality,

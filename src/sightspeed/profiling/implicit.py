@@ -1,0 +1,419 @@
+"""A program nobody annotated: its image codec and model calls become stages of their own.
+
+While a script runs under the profiler, a fixed list of entry points is wrapped; each call outside any stage is an
+implicit span of a stage named by its category, with the work it did declared, so it gets a bound and a % SOL like
+any stage (``stage("image decode")`` around ``cv2.imread``, with the file's bytes and the JPEG's pixels):
+
+====================================================  ================  =====================================
+entry point                                           stage             work declared
+====================================================  ================  =====================================
+cv2.imread, cv2.imdecode, simplejpeg.decode_jpeg,     image decode      disk_bytes (a file's size),
+PIL ImageFile.load (the decode PIL defers)                              jpeg_pixels (a JPEG's, decoded)
+PIL Image.open (reads the header)                     image open        disk_bytes
+cv2.imwrite, cv2.imencode, simplejpeg.encode_jpeg,    image encode      jpeg_encode_pixels (to JPEG)
+PIL Image.save
+onnxruntime InferenceSession.run                      model: <file>     flops (profiling.flops, at the shapes
+                                                                        run, counted after the run)
+ai_edge_litert / tflite_runtime / tf.lite             model: <file>     flops (profiling.flops)
+Interpreter.invoke
+openvino InferRequest.infer (CompiledModel calls it)  model: <name>     -
+keras Model.__call__ / Model.predict (TensorFlow)     model: <name>     -
+====================================================  ================  =====================================
+
+Inside a stage (the user's ``sightspeed.stage`` or a pipeline's), a call is left alone: the user's annotation is the
+truth, and adding work the stage may declare itself would count it twice. So are calls from sightspeed's own code
+(its decoders and runtimes declare their work). A module imported before the profile is wrapped at once, one
+imported later as its import finishes (a ``sys.meta_path`` hook); :meth:`Implicit.uninstall` puts every original
+back and removes the hook. TensorFlow and keras are not installed where this was tested: their wrapping is
+untested.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import counters
+from .sampler import CALLS_THROUGH
+from .scope import active, stage
+
+DECODE, ENCODE, MODEL = "image decode", "image encode", "model"
+_JPEG = (".jpg", ".jpeg", ".jpe", ".jfif")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One entry point: ``path`` (``Class.method`` or ``function``) in ``module``, the stage its calls are, and
+    what work a call did, from its arguments and result (``work(args, kwargs, result) -> counters``)."""
+
+    module: str
+    path: str
+    stage: str  # the stage name; "model" -> "model: <name>" from model_name(implicit, args)
+    category: str
+    work: Callable[[tuple, dict, Any], dict[str, float]] | None = None
+    model_name: Callable[[Any, tuple], str] | None = None
+    flops_key: Callable[[Any, tuple, dict], tuple | None] | None = None
+    when: Callable[[tuple, dict], bool] | None = None  # False: not a real call of the kind (PIL's no-op loads)
+
+
+def _path_of(value: Any) -> str | None:
+    return os.fspath(value) if isinstance(value, (str, os.PathLike)) else None
+
+
+def _pixels(image: Any) -> int:
+    shape = getattr(image, "shape", None)
+    return int(shape[0]) * int(shape[1]) if shape is not None and len(shape) >= 2 else 0
+
+
+def _imread(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    path = _path_of(args[0] if args else kwargs.get("filename"))
+    work: dict[str, float] = {}
+    if path and os.path.isfile(path):
+        work["disk_bytes"] = os.path.getsize(path)
+    if path and path.lower().endswith(_JPEG) and _pixels(result):
+        work["jpeg_pixels"] = _pixels(result)
+    return work
+
+
+def _imdecode(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    buf = args[0] if args else kwargs.get("buf")
+    try:
+        head = bytes(memoryview(buf).cast("B")[:2])
+    except (TypeError, ValueError):
+        return {}
+    return {"jpeg_pixels": _pixels(result)} if head == b"\xff\xd8" and _pixels(result) else {}
+
+
+def _imwrite(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    path = _path_of(args[0] if args else kwargs.get("filename")) or ""
+    image = args[1] if len(args) > 1 else kwargs.get("img")
+    return {"jpeg_encode_pixels": _pixels(image)} if path.lower().endswith(_JPEG) and _pixels(image) else {}
+
+
+def _imencode(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    ext = str(args[0] if args else kwargs.get("ext", ""))
+    image = args[1] if len(args) > 1 else kwargs.get("img")
+    return {"jpeg_encode_pixels": _pixels(image)} if ext.lower() in _JPEG and _pixels(image) else {}
+
+
+def _decoded(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    return {"jpeg_pixels": _pixels(result)} if _pixels(result) else {}
+
+
+def _encoded(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    image = args[0] if args else kwargs.get("image")
+    return {"jpeg_encode_pixels": _pixels(image)} if _pixels(image) else {}
+
+
+def _pil_open(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    path = _path_of(args[0] if args else kwargs.get("fp"))
+    return {"disk_bytes": os.path.getsize(path)} if path and os.path.isfile(path) else {}
+
+
+def _pil_unloaded(args: tuple, kwargs: dict) -> bool:
+    return bool(args and getattr(args[0], "tile", None))  # PIL calls load() on every pixel access: once decodes
+
+
+def _pil_load(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    image = args[0]
+    width, height = getattr(image, "size", (0, 0))
+    return {"jpeg_pixels": width * height} if getattr(image, "format", None) == "JPEG" else {}
+
+
+def _pil_save(args: tuple, kwargs: dict, result: Any) -> dict[str, float]:
+    image = args[0]
+    fmt = args[2] if len(args) > 2 else kwargs.get("format")
+    path = _path_of(args[1] if len(args) > 1 else kwargs.get("fp")) or ""
+    jpeg = (str(fmt).upper() in ("JPEG", "JPG")) if fmt else path.lower().endswith(_JPEG)
+    width, height = getattr(image, "size", (0, 0))
+    return {"jpeg_encode_pixels": width * height} if jpeg else {}
+
+
+def _onnx_name(implicit: Any, args: tuple) -> str:
+    path = getattr(args[0], "_model_path", None)
+    return Path(path).stem if path else "onnx"
+
+
+def _onnx_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
+    path = getattr(args[0], "_model_path", None)
+    feed = args[2] if len(args) > 2 else kwargs.get("input_feed")
+    if not path or not isinstance(feed, dict):
+        return None
+    shapes = tuple(sorted((name, tuple(getattr(v, "shape", ()))) for name, v in feed.items()))
+    return ("onnx", path, shapes)
+
+
+def _tflite_name(implicit: Any, args: tuple) -> str:
+    path = implicit.model_paths.get(args[0])
+    return Path(path).stem if path else "tflite"
+
+
+def _tflite_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
+    path = implicit.model_paths.get(args[0])
+    return ("tflite", path) if path else None
+
+
+def _openvino_name(implicit: Any, args: tuple) -> str:
+    try:
+        return args[0].get_compiled_model().get_runtime_model().get_friendly_name() or "openvino"
+    except Exception:  # noqa: BLE001 - a name is a nicety; the call itself must go on
+        return "openvino"
+
+
+def _keras_name(implicit: Any, args: tuple) -> str:
+    return str(getattr(args[0], "name", "") or "keras")
+
+
+def _model(module: str, path: str, name: Callable, flops: Callable | None = None) -> Target:
+    return Target(module, path, MODEL, MODEL, model_name=name, flops_key=flops)
+
+
+TARGETS: tuple[Target, ...] = (
+    Target("cv2", "imread", DECODE, DECODE, _imread),
+    Target("cv2", "imdecode", DECODE, DECODE, _imdecode),
+    Target("cv2", "imwrite", ENCODE, ENCODE, _imwrite),
+    Target("cv2", "imencode", ENCODE, ENCODE, _imencode),
+    Target("simplejpeg", "decode_jpeg", DECODE, DECODE, _decoded),
+    Target("simplejpeg", "encode_jpeg", ENCODE, ENCODE, _encoded),
+    Target("PIL.Image", "open", "image open", DECODE, _pil_open),
+    Target("PIL.ImageFile", "ImageFile.load", DECODE, DECODE, _pil_load, when=_pil_unloaded),
+    Target("PIL.Image", "Image.save", ENCODE, ENCODE, _pil_save),
+    _model("onnxruntime", "InferenceSession.run", _onnx_name, _onnx_flops_key),
+    _model("openvino", "InferRequest.infer", _openvino_name),
+    _model("ai_edge_litert.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
+    _model("tflite_runtime.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
+    _model("tensorflow.lite.python.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
+    _model("keras", "Model.__call__", _keras_name),
+    _model("keras", "Model.predict", _keras_name),
+)
+# interpreters do not keep their model's path: their constructors are wrapped to remember it
+_REMEMBER_PATH = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
+
+
+class Implicit:
+    """Wraps :data:`TARGETS` (an instrument of the session too: it sees which threads are inside a stage).
+
+    >>> implicit = Implicit().install()
+    >>> implicit.uninstall()
+    """
+
+    def __init__(self, targets: tuple[Target, ...] = TARGETS) -> None:
+        self.targets = targets
+        self.stages: dict[str, str] = {}  # implicit stage -> its category
+        self.wrapped: list[str] = []  # "cv2.imread", ...
+        self.model_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # interpreter -> model file
+        self._local = threading.local()
+        self._patches: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, owned it, value before)
+        self._pending: set[str] = set()
+        self._finder: _Finder | None = None
+        self._flops: dict[tuple[str, tuple], int] = {}  # (stage, model key) -> calls
+        self._lock = threading.Lock()
+
+    # ----- the instrument ----------------------------------------------------------------------------------------
+    def _depth(self) -> int:
+        return getattr(self._local, "depth", 0)
+
+    def begin(self, stage: str) -> None:
+        self._local.depth = self._depth() + 1
+
+    def end(self, stage: str) -> None:
+        self._local.depth = max(0, self._depth() - 1)
+
+    def resume(self) -> None:
+        pass
+
+    # ----- wrapping ----------------------------------------------------------------------------------------------
+    def install(self) -> Implicit:
+        modules = {t.module for t in self.targets} | set(_REMEMBER_PATH)
+        for module in sorted(modules):
+            if module in sys.modules:
+                self._patch(module)
+            else:
+                self._pending.add(module)
+        if self._pending:
+            self._finder = _Finder(self)
+            sys.meta_path.insert(0, self._finder)
+        return self
+
+    def uninstall(self) -> None:
+        if self._finder is not None and self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        self._finder = None
+        for owner, attr, owned, value in reversed(self._patches):
+            if owned:
+                setattr(owner, attr, value)
+            else:
+                delattr(owner, attr)
+        self._patches.clear()
+        self._pending.clear()
+
+    def _patch(self, module_name: str) -> None:
+        self._pending.discard(module_name)
+        module = sys.modules.get(module_name)
+        if module is None:
+            return
+        if module_name in _REMEMBER_PATH:
+            self._set(getattr(module, "Interpreter", None), "__init__", self._remember)
+        for target in self.targets:
+            if target.module != module_name:
+                continue
+            *parents, attr = target.path.split(".")
+            owner: Any = module
+            for part in parents:
+                owner = getattr(owner, part, None)
+            if self._set(owner, attr, lambda original, t=target: self._wrap(t, original)):
+                self.wrapped.append(f"{module_name}.{target.path}")
+
+    def _set(self, owner: Any, attr: str, make: Callable[[Any], Any]) -> bool:
+        original = getattr(owner, attr, None) if owner is not None else None
+        if original is None:
+            return False
+        owned = attr in vars(owner)
+        inner = getattr(original, "__sightspeed_original__", None)
+        if inner is not None:  # our wrapper, copied here (cv2 copies its native module's functions): put it back
+            self._patches.append((owner, attr, owned, inner))
+            return False
+        self._patches.append((owner, attr, owned, original))
+        setattr(owner, attr, make(original))
+        return True
+
+    def _remember(self, original: Callable) -> Callable:
+        paths = self.model_paths
+
+        @functools.wraps(original)
+        def __init__(self_: Any, *args: Any, **kwargs: Any) -> None:
+            _through(original, (self_, *args), kwargs)
+            path = _path_of(kwargs.get("model_path", args[0] if args else None))
+            if path:
+                try:
+                    paths[self_] = path
+                except TypeError:  # not weakly referenceable: the model stays unnamed
+                    pass
+
+        __init__.__sightspeed_original__ = original  # type: ignore[attr-defined]
+        return __init__
+
+    def _wrap(self, target: Target, original: Callable) -> Callable:
+        implicit = self
+
+        @functools.wraps(original)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if (active() is None or implicit._depth() or (target.when and not target.when(args, kwargs))
+                    or str(sys._getframe(1).f_globals.get("__name__", "")).startswith("sightspeed.")):
+                return _through(original, args, kwargs)
+            name = target.stage
+            if target.model_name is not None:
+                name = f"model: {_safe(target.model_name, implicit, args) or 'model'}"
+            key = _safe(target.flops_key, implicit, args, kwargs) if target.flops_key else None
+            implicit.stages.setdefault(name, target.category)
+            with stage(name):
+                result = _through(original, args, kwargs)
+                work = _safe(target.work, args, kwargs, result) if target.work else None
+                if work:
+                    counters.add(**work)
+            if key is not None:
+                with implicit._lock:
+                    implicit._flops[(name, key)] = implicit._flops.get((name, key), 0) + 1
+            return result
+
+        wrapper.__sightspeed_original__ = original  # type: ignore[attr-defined]
+        return wrapper
+
+    # ----- after the run -----------------------------------------------------------------------------------------
+    def finish(self, session: Any) -> None:
+        """Add the FLOPs of the models' calls to their stages (counted now, after the run: loading a graph and
+        inferring its shapes is never inside a timed span), and note what was wrapped in the session's config."""
+        from .flops import onnx_flops, tflite_flops
+
+        per_key: dict[tuple, float | None] = {}
+        for (name, key), calls in self._flops.items():
+            if key not in per_key:
+                try:
+                    per_key[key] = onnx_flops(key[1], dict(key[2])) if key[0] == "onnx" else tflite_flops(key[1])
+                except Exception:  # noqa: BLE001 - no onnx, an odd graph: the stage keeps no FLOPs, never fails
+                    per_key[key] = None
+            totals = session.totals.get(name)
+            if per_key[key] and totals is not None:
+                totals.work["flops"] = totals.work.get("flops", 0.0) + per_key[key] * calls
+        session.config["implicit"] = {"wrapped": list(self.wrapped), "stages": dict(self.stages)}
+
+
+def _through(original: Callable, args: tuple, kwargs: dict) -> Any:
+    """The wrapped function's call: the sampler charges the time inside it to the user's line, not to sightspeed."""
+    return original(*args, **kwargs)
+
+
+CALLS_THROUGH.add(_through.__code__)
+
+
+def _safe(fn: Callable, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - measuring must never break the user's call
+        return None
+
+
+class _Finder:
+    """A ``sys.meta_path`` entry that lets the other finders find a module to wrap, then wraps it once its import
+    finishes (the outermost import only: cv2's package imports its native module under the same name)."""
+
+    def __init__(self, implicit: Implicit) -> None:
+        self.implicit = implicit
+        self._local = threading.local()
+
+    def _busy(self) -> set[str]:
+        busy = getattr(self._local, "busy", None)
+        if busy is None:
+            busy = self._local.busy = set()
+        return busy
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        busy = self._busy()
+        if name not in self.implicit._pending or name in busy:
+            return None
+        busy.add(name)
+        spec = None
+        try:
+            for finder in sys.meta_path:
+                if finder is not self and hasattr(finder, "find_spec"):
+                    spec = finder.find_spec(name, path, target)
+                    if spec is not None:
+                        break
+        finally:
+            if spec is None or not hasattr(spec.loader, "exec_module"):
+                busy.discard(name)
+        if spec is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _Loader(spec.loader, name, self)
+        return spec
+
+
+class _Loader:
+    """The module's own loader, and the wrapping once it has run. Gives the module its own loader back."""
+
+    def __init__(self, loader: Any, name: str, finder: _Finder) -> None:
+        self._loader, self._name, self._finder = loader, name, finder
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        try:
+            self._loader.exec_module(module)
+        finally:
+            if getattr(module, "__spec__", None) is not None and module.__spec__.loader is self:
+                module.__spec__.loader = self._loader
+            if getattr(module, "__loader__", None) is self:
+                module.__loader__ = self._loader
+            self._finder._busy().discard(self._name)
+        if self._finder.implicit._finder is self._finder:  # still installed
+            self._finder.implicit._patch(self._name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._loader, attr)
