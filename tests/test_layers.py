@@ -33,7 +33,7 @@ ALLOWED: dict[str, set[str]] = {
     "tune": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline", "tasks"},
     "report": {"profiling", "kernels", "_version", "errors"},  # renderers: a Session (and bench rows), nothing of this machine
 }
-ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "profiler", "magic", "samples", "testing"}
+ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "cli_machine", "profiler", "magic", "samples", "testing"}
 # the only modules of profiling a renderer may read: the Session and what is computed from it alone
 REPORT_READS = {"profiling.session", "profiling.analysis", "profiling.whatif", "profiling.verdict", "profiling.trust",
                 "profiling.sketch", "profiling", "kernels.bench", "_version", "errors"}
