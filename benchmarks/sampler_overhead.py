@@ -28,7 +28,8 @@ import numpy as np
 
 import sightspeed
 from sightspeed.profiler import profile
-from sightspeed.profiling.sampler import DEFAULT_INTERVAL, Sampler
+from sightspeed.profiling.frames import DEFAULT_INTERVAL
+from sightspeed.profiling.sampler import Sampler
 
 
 def iou(a: tuple, b: tuple) -> float:

@@ -16,7 +16,8 @@ from rich.console import Console
 
 from sightspeed.profiler import ScriptNotFound, ScriptResult, profile, profile_script
 from sightspeed.profiling import scope
-from sightspeed.profiling.sampler import ARRAY, PYTHON, Sampler, file_kind
+from sightspeed.profiling.frames import ARRAY, PYTHON, file_kind
+from sightspeed.profiling.sampler import Sampler
 from sightspeed.profiling.session import Session
 from sightspeed.report.lines_console import excerpt, lines_table
 from sightspeed.report.profile_console import render

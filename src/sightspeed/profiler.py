@@ -23,7 +23,8 @@ from .errors import SightspeedError, user_traceback
 from .profiling import doctor, machine
 from .profiling.implicit import Implicit
 from .profiling.instruments import PerfCounters
-from .profiling.sampler import DEFAULT_INTERVAL, Sampler, breakdown
+from .profiling.frames import DEFAULT_INTERVAL, breakdown
+from .profiling.sampler import Sampler
 from .profiling.scope import profile as scope_profile
 from .profiling.session import Session
 from .profiling.trace import write_chrome_trace

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from . import counters
-from .sampler import CALLS_THROUGH
+from .frames import CALLS_THROUGH
 from .scope import active, stage
 
 DECODE, ENCODE, MODEL = "image decode", "image encode", "model"

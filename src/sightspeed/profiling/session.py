@@ -77,10 +77,10 @@ class Session:
     config: dict[str, Any] = field(default_factory=dict)
     wall_s: float = 0.0
     hotspots: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # stage -> top functions (profile)
-    # stage -> top lines (the sampler, profiling.sampler.line_row): file, line, function, code, columns, samples,
+    # stage -> top lines (the sampler, profiling.frames.line_row): file, line, function, code, columns, samples,
     # seconds, cpu_s, share, category
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # category -> {wall_s, cpu_s, share[, stages]}: thread time by what it was doing (profiling.sampler.breakdown)
+    # category -> {wall_s, cpu_s, share[, stages]}: thread time by what it was doing (profiling.frames.breakdown)
     breakdown: dict[str, dict[str, Any]] = field(default_factory=dict)
     enabled: bool = True  # False: record nothing (to measure what recording itself costs)
     instruments: list = field(default_factory=list, repr=False, compare=False)

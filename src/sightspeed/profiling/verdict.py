@@ -18,7 +18,7 @@ from .analysis import CODEC_WORK, StageReport, analyse, session_cores
 from .session import Session
 from .whatif import Scenario, project
 
-# what the sampler's kinds of unstaged work usually want (profiling/sampler.py names the kinds)
+# what the sampler's kinds of unstaged work usually want (profiling/frames.py names the kinds)
 UNSTAGED_ADVICE = {
     "numpy/OpenCV": " Array arithmetic in float64 moves twice the bytes of float32, and each operation of a chain is "
                     "a pass over memory: fuse them into one (a compiled kernel).",
