@@ -251,3 +251,11 @@ def test_an_unannotated_script_is_judged_on_what_the_sampler_saw_outside_stages(
     assert "before.py:9 `y = x ** 1.2`" in v.first_step and "float64" in v.first_step
     s.breakdown["numpy/OpenCV"].update(wall_s=0.1, share=0.05)  # a small remainder: the stages decide again
     assert verdict(s).stage == "image decode"
+
+
+def test_a_session_without_ceilings_says_so_once():
+    s = synthetic(50)
+    s.machine.pop("ceilings")
+    v = verdict(s)
+    assert "no machine ceilings" in v.first_step and "sightspeed machine" in v.first_step
+    assert summarize(s)["notes"] == []  # no per-stage "no f32 ceiling measured" notes

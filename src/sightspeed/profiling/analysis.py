@@ -159,6 +159,8 @@ def flops_ceiling(tier: str, threads: int, ceilings: dict[str, Any]) -> tuple[st
     'flops_all'
     """
     f32 = TIER_CEILINGS["f32"][1 if threads > 1 else 0]
+    if not ceilings:  # no ceilings at all: the report says so once, not per stage
+        return f32, []
     if tier not in TIER_CEILINGS:
         return f32, [f"tier {tier!r} is not one of {', '.join(TIER_CEILINGS)}: % SOL is against the fp32 ceiling"]
     name = TIER_CEILINGS[tier][1 if threads > 1 else 0]

@@ -161,5 +161,8 @@ def first_step(r: StageReport, session: Session, cores: int, reports: list[Stage
         return (f"First: {r.name} is at {pct:.0%} of any ceiling and spends its time in Python ({top['function']}: "
                 f"{top['share']:.0%} of the stage): move the loop into a compiled kernel (numba, Cython) or call the "
                 "native operation once per batch.", {"pct_sol": pct, "top": top["function"], "share": top["share"]})
+    if not session.machine.get("ceilings"):
+        return (f"First: this session carries no machine ceilings, so no stage has a bound or a % of speed of light: "
+                "`sightspeed machine` measures them once (a few seconds), and every later profile carries them.", {})
     return (f"First: no ceiling applies to {r.name}, as it declared no work: say what it moves and computes "
             "(`sightspeed.stage(name, bytes=..., flops=...)`) and the profile names its bound.", {})
