@@ -56,7 +56,7 @@ def stats(session, name):
 
 
 @two_cores
-def test_a_two_thread_model_stage_counts_its_pool_threads(chain, inputs, tmp_path):
+def test_a_two_thread_model_stage_counts_its_pool_threads(chain, inputs, tmp_path, two_free_cores):
     path, flops = chain
     stage, holder = model_stage("model", path, flops)
     pipe = Pipeline(with_models([stage], {"model": [holder]}))
@@ -69,7 +69,7 @@ def test_a_two_thread_model_stage_counts_its_pool_threads(chain, inputs, tmp_pat
 
 
 @two_cores
-def test_two_overlapping_two_thread_stages_are_oversubscribed(chain, inputs, tmp_path):
+def test_two_overlapping_two_thread_stages_are_oversubscribed(chain, inputs, tmp_path, two_free_cores):
     path, flops = chain
     a, ha = model_stage("a", path, flops)
     b, hb = model_stage("b", path, flops)
@@ -127,7 +127,7 @@ def test_account_charges_pool_threads_to_the_only_running_stage(chain):
     assert set(account.owners.values()) == {"model"} and account.ambiguous == 0
 
 
-def test_profile_blocks_count_pool_threads_too(chain):
+def test_profile_blocks_count_pool_threads_too(chain, two_free_cores):
     path, _ = chain
     rt = load(path, threads=cores.available())
     x = np.ones((384, 384), np.float32)

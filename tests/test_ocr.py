@@ -236,7 +236,7 @@ def test_bad_inputs_and_options(tmp_path):
 
 
 @pytest.mark.parametrize("executor", [sightspeed.Serial(), sightspeed.Pipelined()], ids=["serial", "pipelined"])
-def test_profile_names_the_recogniser_compute_bound_from_its_counted_flops(pages, tmp_path, executor):
+def test_profile_names_the_recogniser_compute_bound_from_its_counted_flops(pages, tmp_path, executor, two_free_cores):
     """With the runtimes' pool threads counted, the model stages are compute-bound, never 'waiting'; % SOL is
     the counted FLOPs at the FLOP/s ceiling over the stage's time."""
     from sightspeed.profiling.analysis import analyse

@@ -15,7 +15,8 @@ def backends_of(name: str) -> list[str]:
     return [b for op, b in kernels.available_pairs() if op == name]
 
 
-SETTINGS = settings(max_examples=25, deadline=None)
+# derandomized: the same examples on every run, so a failure (or a crash in an OpenCL driver) is reproducible
+SETTINGS = settings(max_examples=25, deadline=None, derandomize=True)
 
 
 @pytest.mark.parametrize("backend", backends_of("composite"))

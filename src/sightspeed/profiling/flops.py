@@ -7,6 +7,10 @@ products (the ops that dominate CNN cost; element-wise ops are left out and said
 - TFLite: LiteRT's interpreter lists each op with its tensors' (static) shapes; CONV_2D = out elements * kh*kw*Cin,
   DEPTHWISE_CONV_2D = out elements * kh*kw, FULLY_CONNECTED = out elements * in features, TRANSPOSE_CONV (and
   MediaPipe's Convolution2DTransposeBias custom op) = in elements * kh*kw*Cout.
+- TensorFlow (a SavedModel folder or a .keras file): the model's graph at the input shapes run, variables frozen and
+  function calls inlined so every op has static shapes; Conv2D = out elements * kh*kw*Cin, DepthwiseConv2dNative =
+  out elements * kh*kw, Conv2DBackpropInput (a transposed conv) = in elements * kh*kw*Cout, MatMul / BatchMatMul =
+  out elements * K. Not cached (a SavedModel is a folder, not one file to hash).
 """
 
 from __future__ import annotations
@@ -47,6 +51,80 @@ def tflite_flops(path: str | Path) -> float:
             data = ins[2] if name == "TRANSPOSE_CONV" and len(ins) > 2 else ins[0]
             if data is not None and len(weights) == 4:  # weights [Cout, kh, kw, Cin]
                 macs += math.prod(data) * weights[0] * weights[1] * weights[2]
+    return 2.0 * macs
+
+
+def tensorflow_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float:
+    """FLOPs of one call of a TensorFlow model (SavedModel folder or .keras file) with inputs of ``input_shapes``
+    (name -> shape; an input not named runs at its declared shape with batch 1)."""
+    from ..errors import require
+
+    tf = require("tensorflow", "tensorflow")
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    _size_tf_pools(tf)
+    if (Path(path) / "saved_model.pb").is_file():
+        loaded = tf.saved_model.load(str(path))  # held while counting: the signature reads its variables
+        signature = loaded.signatures["serving_default"]
+        declared = signature.structured_input_signature[1]
+        names = sorted(declared)
+        specs = [(n, declared[n]) for n in names]
+
+        def call(*xs):
+            return signature(**dict(zip(names, xs)))
+    else:
+        import keras
+
+        model = keras.saving.load_model(str(path), compile=False)
+        specs = [(getattr(t, "name", None) or f"input_{i}", t) for i, t in enumerate(model.inputs)]
+
+        def call(*xs):
+            return model(xs[0] if len(xs) == 1 else list(xs), training=False)
+
+    shapes = input_shapes or {}
+    fixed = [tf.TensorSpec(shapes.get(n) or [d if d is not None else 1 for d in t.shape], t.dtype) for n, t in specs]
+    concrete = tf.function(call, input_signature=fixed).get_concrete_function()
+    # variables frozen to constants and function calls inlined: every op of the model, with static shapes
+    return count_tf_graph(convert_variables_to_constants_v2(concrete).graph)
+
+
+def _size_tf_pools(tf) -> None:  # noqa: ANN001 - the tensorflow module
+    """Size TensorFlow's pools the way ``sightspeed.runtimes.tensorflow`` does (this thread's share intra-op, 1
+    inter-op) when this count is TensorFlow's first use in the process: its pools can be sized only once, and a
+    model load fixes them."""
+    from ..cores import threads_here
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads_here())
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already running: its pools stay as they are
+        pass
+
+
+def count_tf_graph(graph) -> float:  # noqa: ANN001 - a tf.Graph (tensorflow is an optional extra)
+    """2 x the multiply-accumulates of the convolutions and matrix products of a TensorFlow graph with static
+    shapes (ops whose shapes are not known are left out)."""
+    macs = 0
+    for op in graph.get_operations():
+        if op.type not in ("Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "MatMul", "BatchMatMulV2",
+                           "BatchMatMulV3", "BatchMatMul"):
+            continue
+        ins = [t.shape.as_list() if t.shape.rank is not None else None for t in op.inputs]
+        out = op.outputs[0].shape.as_list() if op.outputs[0].shape.rank is not None else None
+        if out is None or None in out or any(s is None or None in s for s in ins):
+            continue
+        if op.type == "Conv2D":  # filter [kh, kw, Cin/group, Cout]
+            macs += math.prod(out) * math.prod(ins[1][:3])
+        elif op.type == "DepthwiseConv2dNative":  # filter [kh, kw, Cin, multiplier]
+            macs += math.prod(out) * ins[1][0] * ins[1][1]
+        elif op.type == "Conv2DBackpropInput":  # (sizes, filter [kh, kw, Cout, Cin], input)
+            macs += math.prod(ins[2]) * ins[1][0] * ins[1][1] * ins[1][2]
+        elif op.type == "MatMul":
+            k = ins[0][0] if op.get_attr("transpose_a") else ins[0][-1]
+            macs += math.prod(out) * k
+        else:
+            k = ins[0][-2] if op.get_attr("adj_x") else ins[0][-1]
+            macs += math.prod(out) * k
     return 2.0 * macs
 
 
@@ -126,8 +204,14 @@ def _count_onnx(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | Non
 
 
 def model_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] | None = None) -> float | None:
-    """FLOPs by file type; None when the counter's dependency (onnx for .onnx) is missing."""
+    """FLOPs by file type; None when the counter's dependency (onnx for .onnx, tensorflow for .keras and SavedModel
+    folders) is missing."""
     suffix = Path(path).suffix.lower()
+    if suffix == ".keras" or (Path(path) / "saved_model.pb").is_file():
+        try:
+            return tensorflow_flops(path, input_shapes)
+        except ImportError:
+            return None
     if suffix == ".tflite":
         return tflite_flops(path)
     if suffix == ".onnx":

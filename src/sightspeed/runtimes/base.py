@@ -42,29 +42,39 @@ class Runtime(Protocol):
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]: ...
 
 
-RUNTIMES = {"onnxruntime": (".onnx",), "openvino": (".onnx", ".xml"), "litert": (".tflite",)}
+# runtime -> the file types it takes ("saved_model": a SavedModel folder, one holding saved_model.pb)
+RUNTIMES = {"onnxruntime": (".onnx",), "openvino": (".onnx", ".xml"), "litert": (".tflite",),
+            "tensorflow": (".keras", "saved_model")}
 
 
 def load(path: str | Path, runtime: str | None = None, threads: int | None = None, precision: str = "f32") -> Runtime:
-    """Load a model file with ``runtime`` (default: onnxruntime for .onnx, litert for .tflite).
+    """Load a model file with ``runtime`` (default: onnxruntime for .onnx, litert for .tflite, tensorflow for .keras
+    and for a SavedModel folder, one holding saved_model.pb).
 
     ``threads`` is the intra-op thread budget (default: this thread's share of the run's core budget,
     :func:`sightspeed.cores.threads_here`; every core outside a run); pools never spin while idle (spinning pools
-    fight the other stages for the same cores). ``precision`` applies to OpenVINO only: f32 (default) or bf16.
+    fight the other stages for the same cores); TensorFlow sizes its pools once per process, at its first load (see
+:mod:`sightspeed.runtimes.tensorflow`). ``precision`` applies to OpenVINO only: f32 (default) or bf16.
 
     Example: ``rt = load("model.onnx", threads=1); (y,) = rt.run(x)``.
     """
     path = Path(path)
     threads = threads or threads_here()
-    if not path.is_file():
+    if path.is_dir():
+        if not (path / "saved_model.pb").is_file():
+            raise ModelError(f"{path}: a folder, and no SavedModel (it holds no saved_model.pb)")
+        suffix, kind = "saved_model", "SavedModel folders"
+    elif path.is_file():
+        suffix = path.suffix.lower()
+        kind = f"{suffix} files"
+    else:
         raise ModelError(f"{path}: model file not found")
-    suffix = path.suffix.lower()
     if runtime is None:
-        runtime = "litert" if suffix == ".tflite" else "onnxruntime"
+        runtime = {".tflite": "litert", ".keras": "tensorflow", "saved_model": "tensorflow"}.get(suffix, "onnxruntime")
     if runtime not in RUNTIMES:
         raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     if suffix not in RUNTIMES[runtime]:
-        raise ModelError(f"{path.name}: runtime {runtime} does not take {suffix} files")
+        raise ModelError(f"{path.name}: runtime {runtime} does not take {kind}")
     if runtime == "onnxruntime":
         from .onnxruntime import OnnxRuntime
 
@@ -73,6 +83,10 @@ def load(path: str | Path, runtime: str | None = None, threads: int | None = Non
         from .openvino import OpenVinoRuntime
 
         rt = OpenVinoRuntime(str(path), threads, precision)
+    elif runtime == "tensorflow":
+        from .tensorflow import TensorFlowRuntime
+
+        rt = TensorFlowRuntime(str(path), threads)
     else:
         from .litert import LiteRtRuntime
 

@@ -34,17 +34,9 @@ class OnnxRuntime:
         except Exception as exc:
             raise ModelError(f"{path}: onnxruntime could not load it: {exc}") from exc
         self.path, self.threads = path, threads
-        self._inputs = [_spec(a) for a in self._session.get_inputs()]
-        self._outputs = [_spec(a) for a in self._session.get_outputs()]
-        self._names = [s.name for s in self._inputs]
-
-    @property
-    def inputs(self) -> list[TensorSpec]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[TensorSpec]:
-        return self._outputs
+        self.inputs = [_spec(a) for a in self._session.get_inputs()]
+        self.outputs = [_spec(a) for a in self._session.get_outputs()]
+        self._names = [s.name for s in self.inputs]
 
     @property
     def metadata(self) -> dict[str, str]:
