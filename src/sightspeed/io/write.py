@@ -148,8 +148,10 @@ class OutputNamer:
         parts[-1] = os.path.splitext(parts[-1])[0] or parts[-1]
         base = "/".join(parts)
         candidate, k = base, 0
-        while path_key(candidate.lower()) in self._used:
+        key = path_key(candidate.lower())
+        while key in self._used:
             k += 1
             candidate = f"{base}-{k}"
-        self._used.add(path_key(candidate.lower()))
+            key = path_key(candidate.lower())
+        self._used.add(key)
         return os.path.join(self.root, candidate)

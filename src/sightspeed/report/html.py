@@ -145,7 +145,7 @@ def _hotspots(d: dict) -> str:
     rows = [[escape(s["name"]) if k == 0 else "", escape(h["function"]), f"<span class=note>{escape(h['where'])}</span>",
              h["calls"] or "-", f"{h['own_ms']:.1f}", f"{100 * h['share']:.0f}%"]  # sampled rows count no calls
             for s in d["stages"] for k, h in enumerate(s["hotspots"])]
-    lines = [[escape(stage) if k == 0 else "", f"<span class=note>{escape(_short(x['file']))}:{x['line']}</span>",
+    lines = [[escape(stage) if k == 0 else "", f"<span class=note>{escape(x['file'])}:{x['line']}</span>",
               f"<code>{escape((x.get('code') or '').strip())}</code>", escape(x.get("category") or ""),
               f"{100 * x['share']:.0f}%"] for stage, rows_ in (d.get("lines") or {}).items()
              for k, x in enumerate(rows_[:5])]
@@ -157,10 +157,6 @@ def _hotspots(d: dict) -> str:
         body += "<h3>Top lines (sampled)</h3>" + _table(["stage", "where", "line", "what", "of stage"], lines, left=4)
     return _section("hotspots", "Hotspots", body)
 
-
-def _short(path: str) -> str:
-    parts = path.replace("\\", "/").split("/")
-    return "/".join(parts[-2:])
 
 
 def _what_if(d: dict) -> str:
