@@ -84,6 +84,28 @@ def models_fetch(names: list[str] = typer.Argument(..., metavar="NAMES", help="Z
             raise failed(exc) from None
 
 
+@models_app.command("convert", cls=Command)
+def models_convert(
+    name: str = typer.Argument(..., metavar="NAME", help="A zoo name or an ONNX file."),
+    to: str = typer.Option(..., "--to", help="The target format: tensorflow (a SavedModel folder)."),
+    size: str = typer.Option("960x960", help="WIDTHxHEIGHT fixed for the model's dynamic spatial dimensions."),
+) -> None:
+    """Convert a zoo ONNX model (onnx2tf), check it against the original, keep it in the cache; print its path."""
+    from .errors import SightspeedError
+    from .models import convert
+
+    if to != "tensorflow":
+        _usage(f"--to {to}: the only target is tensorflow")
+    w, h = _size(size)
+    try:
+        path = convert.to_tensorflow(name, size=(h, w), quiet=False)
+    except SightspeedError as exc:  # onnx2tf missing, or the conversion or its check failed: exit 1, the fix named
+        raise failed(exc) from None
+    record = convert.info(path)
+    print(f"{name}\t{path}\t(max abs diff from the ONNX original: {record['max_abs_diff']:.2g}; "
+          f"input {record['input']} {'x'.join(map(str, record['shape']))}, NCHW)")
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in text.lower().split("x"))
