@@ -75,3 +75,22 @@ def test_tune_benchmark_prints_its_json():
     rates = {k: v["median"] for k, v in report["images_per_s"].items()}
     assert report["tuned_over_default"]["median"] == pytest.approx(rates["tuned"] / rates["default"], rel=0.01)
     assert report["tune"]["tried"][0]["candidate"] == "default" and report["tune"]["chosen"]
+
+
+def test_fusion_benchmark_prints_its_json():
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fusion.py"), "--rounds", "1", "--calls", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["benchmark"] == "fusion" and report["cpu"] and report["rounds"] == 1
+    assert set(report["models"]) == {"ppocr-det-v4", "blazeface-short"}
+    for model in report["models"].values():
+        ms = model["ms"]
+        assert "host" in ms and "fused" in ms
+        for name, spread in ms.items():
+            assert spread["min"] <= spread["median"] <= spread["max"], name
+        # one round: the ratio is the two medians' (each rounded to 3 decimals in the JSON, hence the tolerance)
+        ratio = model["fused_over_host"]
+        assert ratio["min"] == ratio["median"] == ratio["max"]
+        assert ratio["median"] == pytest.approx(ms["fused"]["median"] / ms["host"]["median"], rel=0.02, abs=2e-3)

@@ -86,8 +86,10 @@ def test_shipped_tasks_declare_their_user_facing_options():
     from sightspeed.tasks.ocr import OcrOptions
     from sightspeed.tasks.portrait import PortraitOptions
 
-    assert [o.flag for o in options_of("portrait")] == ["--no-roi", "--background", "--save-mask", "--quality"]
-    assert [o.flag for o in options_of("ocr")] == ["--runtime", "--precision", "--rec-batch", "--draw"]
+    assert [o.flag for o in options_of("portrait")] == ["--no-roi", "--background", "--save-mask", "--quality",
+                                                        "--fuse-preprocess"]
+    assert [o.flag for o in options_of("ocr")] == ["--runtime", "--precision", "--rec-batch", "--draw",
+                                                   "--fuse-preprocess"]
     for cls in (PortraitOptions, OcrOptions):  # run settings and model files are fields, never task options
         names = {o.name for o in declared(cls)}
         assert names.isdisjoint(RUN_SETTINGS) and {f.name for f in fields(cls)} > names

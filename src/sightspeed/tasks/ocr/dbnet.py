@@ -30,9 +30,12 @@ def input_size(h: int, w: int, limit: int = LIMIT_SIDE) -> tuple[int, int]:
     return max(m, int(round(rh / m) * m)), max(m, int(round(rw / m) * m))
 
 
-def model_input(image: np.ndarray) -> np.ndarray:
-    """The detector's (1, 3, H, W) float32 input: resized to :func:`input_size`, (x / 255 - 0.5) / 0.5, BGR kept."""
+def model_input(image: np.ndarray, fused: bool = False) -> np.ndarray:
+    """The detector's (1, 3, H, W) float32 input: resized to :func:`input_size`, (x / 255 - 0.5) / 0.5, BGR kept.
+    ``fused``: only resized, (1, H, W, 3) uint8, for a model with the rest in its graph (models/fuse.py)."""
     h, w = input_size(*image.shape[:2])
+    if fused:
+        return kernels.crop_resize(image, np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32), (w, h))
     return kernels.preprocess(image, (w, h), mean=MEAN, std=STD, scale=SCALE, swap_rb=False)
 
 
@@ -40,9 +43,9 @@ def detect_boxes(models, image: np.ndarray) -> np.ndarray:
     """Text boxes (N, 4, 2) of a BGR image, in reading order; the detector's FLOPs go to the running span."""
     from ...profiling import counters
 
-    x = model_input(image)
+    x = model_input(image, models.det_fused)
     prob = models.det.get().run(x)[0][0, 0]
-    counters.add(flops=models.det_flops_per_px * x.shape[2] * x.shape[3])
+    counters.add(flops=models.det_flops_per_px * prob.shape[0] * prob.shape[1])
     return db_boxes(prob, *image.shape[:2])[0]
 
 

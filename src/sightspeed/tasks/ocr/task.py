@@ -22,9 +22,11 @@ RUNTIMES = ("onnxruntime", "openvino")
 TIERS = ("f32", "bf16", "int8")
 STAGE_OF = {"det": "detect", "cls": "classify", "rec": "recognize"}
 # What `sightspeed tune` may turn for this task, beyond the executor, thread split and kernel backends every
-# pipeline has (tune/space.py): the runtime and tier of each model, and the crops per recognition call.
+# pipeline has (tune/space.py): the runtime and tier of each model, the crops per recognition call, and the
+# detector's normalisation fused into its graph.
 TUNING = {"models": {k: STAGE_OF[k] for k in MODELS}, "runtimes": RUNTIMES, "tiers": TIERS,
-          "batch": ("rec_batch", "recognize", (1, 2, 4, 8)), "ops": ("preprocess", "db_bitmap", "box_scores")}
+          "batch": ("rec_batch", "recognize", (1, 2, 4, 8)), "switches": {"fuse_preprocess": (False, True)},
+          "ops": ("preprocess", "db_bitmap", "box_scores")}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class OcrOptions:
     # 1 by default, since batches cost more than their parts here (docs)
     rec_batch: int = option(1, "text-line crops per recognition call", minimum=1)
     draw: bool = option(False, "also write the image with its boxes drawn")
+    # The detector's input size varies per image, so the resize stays on the host (a uint8 resize); the cast,
+    # normalisation and layout go into its graph (models/fuse.py). cls and rec crops are made on the host anyway.
+    fuse_preprocess: bool = option(False, "feed the text detector the resized uint8 image, its normalisation in "
+                                   "its graph (an ONNX model made once into the cache)")
     detector: str = "ppocr-det-v4"
     classifier: str = "ppocr-cls-v2"
     recognizer: str = "ppocr-rec-v4"
@@ -61,6 +67,7 @@ class Models:
     det_flops_per_px: float = 0.0  # FLOPs per input pixel (a fully convolutional net: linear in H x W)
     cls_flops: float = 0.0  # per crop
     rec_flops: tuple[float, float] = (0.0, 0.0)  # a + b x width, per crop
+    det_fused: bool = False  # the detector takes the resized uint8 image (its normalisation in its graph)
 
     def rec_flops_at(self, width: int) -> float:
         return self.rec_flops[0] + self.rec_flops[1] * width
@@ -82,6 +89,11 @@ def model_files(options: OcrOptions) -> dict[str, tuple]:
             if path is None:
                 raise ModelError(f"no int8 model of {name} in the cache: make one with `sightspeed models quantize "
                                  f"{name} --calibrate DIR` (or `sightspeed tune ocr DIR`)")
+        if key == "det" and options.fuse_preprocess:
+            from ...models.fuse import fuse_onnx
+            from .published import MEAN, SCALE, STD
+
+            path = fuse_onnx(path, mean=MEAN, std=STD, scale=SCALE, swap_rb=False)
         files[key] = (path, runtimes[key], "bf16" if tier == "bf16" else "f32", tier)
     return files
 
@@ -93,6 +105,8 @@ def load_models(options: OcrOptions, startup: Startup | None = None) -> Models:
         files = model_files(options)
         paths = [resolve(n) for n in (options.detector, options.classifier, options.recognizer)]
     examples = [np.zeros(s, np.float32) for s in ((1, 3, 64, 64), (1, 3, 48, 192), (1, 3, 48, 320))]
+    if options.fuse_preprocess:
+        examples[0] = np.zeros((1, 64, 64, 3), np.uint8)
     make = []
     for (key, (path, runtime, hint, _)), x in zip(files.items(), examples):
         with startup.step(f"load {key} model"):  # the first also imports the runtime
@@ -101,7 +115,7 @@ def load_models(options: OcrOptions, startup: Startup | None = None) -> Models:
     with startup.step("read rec characters"):
         # The character list is in the ONNX metadata, which only onnxruntime sessions of the original file expose.
         characters = load(paths[2], "onnxruntime", 1).metadata["character"].splitlines()
-    models = Models(*make, CtcDecoder(characters))
+    models = Models(*make, CtcDecoder(characters), det_fused=options.fuse_preprocess)
     with startup.step("count model flops"):
         _count_flops(models, paths)
     return models
@@ -132,6 +146,8 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
         raise ValueError(f"ocr variant must be fast or reference, not {options.variant!r}")
     if options.rec_batch < 1:
         raise ValueError("rec_batch must be >= 1")
+    if options.fuse_preprocess and options.variant == "reference":
+        raise ValueError("--fuse-preprocess applies to the fast variant (the reference preprocesses the plain way)")
     runtimes = per_model(options.runtime, MODELS, RUNTIMES, "--runtime")
     tiers = per_model(options.precision, MODELS, TIERS, "--precision")
     for key in MODELS:
@@ -155,6 +171,7 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     pipeline = Pipeline(steps, name=f"ocr-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
                           "precision": options.precision, "draw": options.draw,
+                          "fuse_preprocess": options.fuse_preprocess,
                           # the f32 files (tune calibrates its int8 copies on what the pipeline feeds them)
                           "model_files": {k: str(resolve(n)) for k, n in zip(MODELS, (
                               options.detector, options.classifier, options.recognizer))},

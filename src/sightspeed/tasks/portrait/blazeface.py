@@ -12,7 +12,10 @@ from ... import kernels
 from .published import DETECTOR_INPUT as INPUT
 from .published import NMS_IOU, SCORE_THRESHOLD, anchors
 
-__all__ = ["INPUT", "anchors", "decode", "detect", "warmup"]
+__all__ = ["INPUT", "NORMALIZE", "anchors", "decode", "detect", "warmup"]
+
+# the model's input levels: RGB, x * 2 / 255 - 1 (the ``preprocess`` op's arguments; also what a fused model bakes in)
+NORMALIZE = {"scale": 2 / 255, "mean": (1.0, 1.0, 1.0), "std": (1.0, 1.0, 1.0), "swap_rb": True}
 
 
 def decode(regressors: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,23 +35,27 @@ def decode(regressors: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.n
     return boxes.astype(np.float32), prob[keep].astype(np.float32)
 
 
-def model_input(image: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, kernels.Letterbox]:
+def model_input(image: np.ndarray, out: np.ndarray | None = None, fused: bool = False
+                ) -> tuple[np.ndarray, kernels.Letterbox]:
     """The detector's (1, 128, 128, 3) RGB input in [-1, 1] (black bars = -1) and where the image landed in it.
-    The image is area-averaged down (bilinear when it is smaller than the input)."""
+    The image is area-averaged down (bilinear when it is smaller than the input). ``fused``: the letterboxed
+    uint8 BGR canvas itself, for a model with :data:`NORMALIZE` in its graph (:mod:`sightspeed.models.fuse`)."""
     canvas = kernels.letterbox(image, (INPUT, INPUT), color=0, interpolation="area")
-    x = kernels.preprocess(canvas, (INPUT, INPUT), scale=2 / 255, mean=(1.0, 1.0, 1.0), layout="nhwc", out=out)
-    return x, kernels.Letterbox.fit((image.shape[1], image.shape[0]), (INPUT, INPUT))
+    fit = kernels.Letterbox.fit((image.shape[1], image.shape[0]), (INPUT, INPUT))
+    if fused:
+        return canvas[None], fit
+    return kernels.preprocess(canvas, (INPUT, INPUT), **NORMALIZE, layout="nhwc", out=out), fit
 
 
-def detect(runtime, image: np.ndarray, scale: float = 1.0, out: np.ndarray | None = None
+def detect(runtime, image: np.ndarray, scale: float = 1.0, out: np.ndarray | None = None, fused: bool = False
            ) -> tuple[np.ndarray, np.ndarray]:
     """Faces in a BGR image: boxes (N, 4) in image pixels and their scores, best first.
 
     ``image`` may be a shrunk copy of the frame (``scale`` = frame size / image size): boxes come back in frame
     pixels either way, and letterboxing from the small copy is cheaper than from the frame. ``out``: a reused
-    (1, 128, 128, 3) float32 model input.
+    (1, 128, 128, 3) float32 model input. ``fused``: ``runtime`` takes the uint8 canvas (see :func:`model_input`).
     """
-    x, fit = model_input(image, out)
+    x, fit = model_input(image, out, fused)
     regressors, logits = runtime.run(x)
     boxes, scores = decode(regressors, logits)
     boxes, scores = kernels.weighted_nms(boxes, scores, NMS_IOU)

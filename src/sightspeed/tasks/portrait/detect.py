@@ -46,7 +46,7 @@ def detect_stage(models, use_roi: bool, shrink_factor: Callable[[int, int], int]
         if not use_roi:
             item.results["faces"], item.results["roi"] = [], (0, 0, w, h)
             return
-        boxes, scores = blazeface.detect(models.detector.get(), image, scale, out=model_input())
+        boxes, scores = blazeface.detect(models.detector.get(), image, scale, out=model_input(), fused=models.fused)
         counters.add(flops=models.detector_flops)
         item.results["faces"] = np.column_stack([boxes, scores]).round(2).tolist()
         item.results["roi"] = person_roi(boxes, w, h)

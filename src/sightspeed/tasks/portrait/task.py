@@ -19,10 +19,11 @@ from ..options import option
 
 
 # What `sightspeed tune` may turn for this task, beyond the executor, thread split and batch size every pipeline has
-# (tune/space.py): the ROI switch (off segments the whole frame) and the kernel ops' backends. The models are
-# .tflite files run by LiteRT at f32: no other tier or runtime takes them.
-TUNING = {"switches": {"roi": (True, False)}, "ops": ("preprocess", "feather_mask", "composite", "letterbox"),
-          "save_mask": True}
+# (tune/space.py): the ROI switch (off segments the whole frame), the detector's preprocessing fused into its graph,
+# and the kernel ops' backends. The models are .tflite files run by LiteRT at f32: no other tier or runtime takes them
+# (the fused detector is OpenVINO IR made from the .tflite).
+TUNING = {"switches": {"roi": (True, False), "fuse_preprocess": (False, True)},
+          "ops": ("preprocess", "feather_mask", "composite", "letterbox"), "save_mask": True}
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class PortraitOptions:
     detector: str = "blazeface-short"  # zoo name or .tflite path
     segmenter: str = "selfie-seg"  # zoo name or .tflite path
     quality: int = option(90, "JPEG quality of the output", minimum=1, maximum=100)
+    # Only the detector can be fused: OpenVINO reads BlazeFace's .tflite, not the selfie segmenter's (MediaPipe's
+    # custom Convolution2DTransposeBias op), and no ONNX copy of it ships; the segmenter's input stays on the host.
+    fuse_preprocess: bool = option(False, "feed the face detector the uint8 image, its normalisation in its graph "
+                                   "(OpenVINO IR made once into the cache; needs the openvino extra)")
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header (decompression bombs)
 
 
@@ -82,6 +87,7 @@ class Models:
     segmenter: PerThread
     detector_flops: float = 0.0  # per invocation, counted from the graph (profiling.flops)
     segmenter_flops: float = 0.0
+    fused: bool = False  # the detector takes the uint8 letterboxed canvas (preprocessing in its graph)
 
 
 def load_models(options: PortraitOptions, startup: Startup | None = None) -> Models:
@@ -92,13 +98,22 @@ def load_models(options: PortraitOptions, startup: Startup | None = None) -> Mod
     with startup.step("fetch models"):
         det, seg = resolve(options.detector), resolve(options.segmenter)
     # each stage's models run with that stage's share of the run's core budget (PerThread.get)
-    with startup.step("load detector"):  # also imports the runtime
-        detector = PerThread(partial(load, det, "litert"))
+    if options.fuse_preprocess:
+        from ...models.fuse_backends import fuse_openvino
+        from .blazeface import NORMALIZE
+
+        with startup.step("fuse detector preprocessing"):  # made once, then read from the cache
+            fused_det = fuse_openvino(det, **NORMALIZE)
+        with startup.step("load detector"):
+            detector = PerThread(partial(load, fused_det, "openvino"))
+    else:
+        with startup.step("load detector"):  # also imports the runtime
+            detector = PerThread(partial(load, det, "litert"))
     with startup.step("load segmenter"):
         segmenter = PerThread(partial(load, seg, "litert"))
     with startup.step("count model flops"):
         flops = model_flops(det) or 0.0, model_flops(seg) or 0.0
-    return Models(detector, segmenter, *flops)
+    return Models(detector, segmenter, *flops, fused=options.fuse_preprocess)
 
 
 def build(options: PortraitOptions | None = None, pool: BufferPool | None = None) -> Pipeline:
@@ -109,6 +124,8 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
     options = options or PortraitOptions()
     if options.variant not in ("fast", "reference"):
         raise ValueError(f"portrait variant must be fast or reference, not {options.variant!r}")
+    if options.fuse_preprocess and options.variant == "reference":
+        raise ValueError("--fuse-preprocess applies to the fast variant (the reference preprocesses the plain way)")
     startup = Startup()
     with startup.step("read background") if options.background.startswith("image:") else nullcontext():
         background = parse_background(options.background)
@@ -123,6 +140,7 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
     pipeline = Pipeline(steps, name=f"portrait-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
                           "background": options.background, "save_mask": options.save_mask,
+                          "fuse_preprocess": options.fuse_preprocess,
                           "quality": options.quality,
                           "model_files": {"detector": str(resolve(options.detector)),
                                           "segmenter": str(resolve(options.segmenter))}})
