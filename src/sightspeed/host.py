@@ -53,6 +53,22 @@ def opencl_caches_here() -> None:
     os.environ.setdefault("OPENCV_OPENCL_CACHE_DIR", str(cache_dir() / "opencv-opencl"))
 
 
+_OPENCL = {"started": False}
+
+
+def opencl_blocked() -> str | None:
+    """Why OpenCL must not be started in this process now, or None (and then the caller starts it: the answer
+    stays None for the life of the process). An OpenCL platform enumerated after TensorFlow was imported crashes
+    the process (seen with PoCL: a segmentation fault inside ``cv2.ocl.haveOpenCL()``); started before, both work."""
+    import sys
+
+    if not _OPENCL["started"] and "tensorflow" in sys.modules:
+        return ("not started: TensorFlow is loaded in this process, and an OpenCL platform (PoCL) enumerated after "
+                "it crashes the process")
+    _OPENCL["started"] = True
+    return None
+
+
 def _boot_key() -> str:
     import psutil
 

@@ -47,9 +47,12 @@ def _opencl() -> tuple[bool, str]:
     # device (e.g. PoCL). Read when the first OpenCL context is made, so this must come before any UMat use.
     if "OPENCV_OPENCL_DEVICE" not in os.environ and not glob.glob("/dev/nvidia[0-9]*") + glob.glob("/dev/dri/render*"):
         os.environ["OPENCV_OPENCL_DEVICE"] = ":CPU:"
-    from ..host import opencl_caches_here
+    from ..host import opencl_blocked, opencl_caches_here
 
     opencl_caches_here()
+    blocked = opencl_blocked()
+    if blocked:
+        return False, f"OpenCL {blocked}"
     import cv2
 
     if not cv2.ocl.haveOpenCL():

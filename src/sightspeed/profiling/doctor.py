@@ -57,7 +57,7 @@ def opencv() -> dict[str, Any]:
 
     return {"version": cv2.__version__, "threads": cv2.getNumThreads(), "cpu_baseline": line("Baseline"),
             "cpu_dispatch": line("Dispatched code generation"), "parallel_framework": line("Parallel framework"),
-            "opencl_available": bool(cv2.ocl.haveOpenCL()), "jpeg": line("JPEG")}
+            "opencl_available": host.opencl_blocked() or bool(cv2.ocl.haveOpenCL()), "jpeg": line("JPEG")}
 
 
 def runtimes() -> dict[str, Any]:
@@ -71,8 +71,10 @@ def runtimes() -> dict[str, Any]:
     def ov() -> dict[str, Any]:
         ov_ = require("openvino", "openvino")
 
-        core = ov_.Core()
-        return {"version": ov_.__version__, "devices": core.available_devices}
+        blocked = host.opencl_blocked()  # listing the devices starts OpenVINO's GPU plugin, which starts OpenCL
+        if blocked:
+            return {"version": ov_.__version__, "devices": ["CPU"], "gpu_plugin": f"OpenCL {blocked}"}
+        return {"version": ov_.__version__, "devices": ov_.Core().available_devices}
 
     out["onnxruntime"] = _try(ort) if _version("onnxruntime") else None
     out["openvino"] = _try(ov) if _version("openvino") else None
@@ -104,9 +106,11 @@ def gpus() -> list[dict[str, Any]] | dict[str, str]:
 def report() -> dict[str, Any]:
     """Everything, as one JSON-able dict (what a Session's ``machine`` holds, with the ceilings): the host's
     ``cpu``, ``memory``, ``system`` and ``fingerprint`` (:func:`sightspeed.host.describe`), then ``numpy``,
-    ``opencv``, ``runtimes``, ``compilers``, ``gpu``."""
+    ``opencv``, ``runtimes``, ``compilers``, ``gpu``, ``gpu_paths`` (:mod:`.gpu_paths`)."""
+    from .gpu_paths import paths as gpu_paths
+
     sections = [(name, lambda name=name: host.describe()[name])
                 for name in ("cpu", "memory", "system", "fingerprint")]
     return {name: _try(probe) for name, probe in [
         *sections, ("numpy", numpy_info), ("opencv", opencv), ("runtimes", runtimes), ("compilers", compilers),
-        ("gpu", gpus)]}
+        ("gpu", gpus), ("gpu_paths", gpu_paths)]}

@@ -90,7 +90,8 @@ def _opencv(cv: dict) -> Iterator[Row]:
         if cv.get(key):
             yield label, str(cv[key])
     if "opencl_available" in cv:
-        yield "OpenCL", "available" if cv["opencl_available"] else "not available"
+        found = cv["opencl_available"]
+        yield "OpenCL", found if isinstance(found, str) else "available" if found else "not available"
 
 
 def _missing(name: str) -> str:
@@ -123,6 +124,11 @@ def _gpu(gpu: Any) -> Iterator[Row]:
         yield "GPU", "none"
 
 
+def _gpu_paths(found: dict) -> Iterator[Row]:
+    for name, row in found.items():
+        yield name, ("yes: " if row.get("available") else "no: ") + str(row.get("how", ""))
+
+
 def _other(value: Any) -> Iterator[Row]:
     if isinstance(value, dict):
         for key, v in value.items():
@@ -135,7 +141,7 @@ def _other(value: Any) -> Iterator[Row]:
 SECTIONS: dict[str, tuple[str, Callable[[Any], Iterator[Row]]]] = {
     "cpu": ("CPU", _cpu), "memory": ("memory", _memory), "system": ("OS", _system), "numpy": ("numpy", _numpy),
     "opencv": ("OpenCV", _opencv), "runtimes": ("runtimes", _installed), "compilers": ("compilers", _installed),
-    "gpu": ("GPU", _gpu),
+    "gpu": ("GPU", _gpu), "gpu_paths": ("GPU paths", _gpu_paths),
 }
 
 
