@@ -5,6 +5,7 @@ user pipeline through ``sightspeed.run``, and the error that names the extra whe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -169,3 +170,51 @@ def test_without_tensorflow_the_error_names_the_extra(models):
 
 def test_model_flops_is_none_for_files_it_cannot_count(tmp_path):
     assert model_flops(Path(tmp_path) / "x.bin") is None
+
+
+def test_opencl_is_not_started_after_tensorflow_and_doctor_says_why():
+    # PoCL's OpenCL platform enumerated after TensorFlow's import crashed the process (a segmentation fault in
+    # cv2.ocl.haveOpenCL(), and in OpenVINO's device list, which starts its GPU plugin): every run calls doctor
+    code = textwrap.dedent("""
+        import json, tensorflow
+        from sightspeed.profiling.doctor import report
+        from sightspeed.kernels._backends import status
+        info = report()
+        print(json.dumps([info["opencv"]["opencl_available"], info["runtimes"]["openvino"]["devices"],
+                          status("opencl")]))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    opencl, devices, backend = json.loads(done.stdout.strip().splitlines()[-1])
+    assert "TensorFlow is loaded in this process" in opencl and devices == ["CPU"]
+    assert backend[0] is False and "TensorFlow" in backend[1]
+
+
+UNANNOTATED = '''
+import sys
+import numpy as np
+import tensorflow as tf
+
+model = tf.saved_model.load(sys.argv[1])
+serve = model.signatures["serving_default"]
+name = list(serve.structured_input_signature[1])[0]
+for batch in (2, 2, 3):
+    serve(**{name: tf.constant(np.zeros((batch, 8, 8, 3), np.float32))})
+'''
+
+
+def test_a_script_calling_a_saved_model_gets_a_model_stage_with_its_flops(models, tmp_path):
+    script = tmp_path / "plain_tf.py"
+    script.write_text(UNANNOTATED)
+    env = {**os.environ, "SIGHTSPEED_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "sightspeed", "profile", "-o", str(tmp_path / "prof"), "--",
+                           "python", str(script), str(models["saved"])], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    session = json.loads((tmp_path / "prof" / "session.json").read_text())
+    totals = session["totals"]["model: tensorflow"]
+    assert totals["items"] == 3
+    assert totals["work"]["flops"] == pytest.approx(2 * MACS_PER_IMAGE * (2 + 2 + 3), rel=0.05)
+    # the import of TensorFlow is most of this run: the verdict says it is start-up, not work to put in a stage
+    verdict = done.stdout[done.stdout.index("verdict:"):]
+    assert "an import, paid once per process" in " ".join(verdict.split())

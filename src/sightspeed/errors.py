@@ -74,6 +74,8 @@ def _import_quietly(module: str) -> ModuleType:
     root = module.split(".")[0]
     if root == "onnxruntime":
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    if root == "tensorflow":  # its INFO lines (oneDNN's notice at import) are not the user's business
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     if root != "openvino" or "openvino" in sys.modules:
         return importlib.import_module(module)
     previous = os.environ.get("CI")

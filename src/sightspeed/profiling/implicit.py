@@ -18,14 +18,16 @@ ai_edge_litert / tflite_runtime / tf.lite             model: <file>     flops (p
 Interpreter.invoke
 openvino InferRequest.infer (CompiledModel calls it)  model: <name>     -
 keras Model.__call__ / Model.predict (TensorFlow)     model: <name>     -
+TensorFlow ConcreteFunction.__call__ (a SavedModel's  model: tensorflow  flops (its graph, frozen, counted
+signatures), tf.function calls                                          after the run; concrete functions)
 ====================================================  ================  =====================================
 
 Inside a stage (the user's ``sightspeed.stage`` or a pipeline's), a call is left alone: the user's annotation is the
 truth, and adding work the stage may declare itself would count it twice. So are calls from sightspeed's own code
 (its decoders and runtimes declare their work). A module imported before the profile is wrapped at once, one
 imported later as its import finishes (a ``sys.meta_path`` hook); :meth:`Implicit.uninstall` puts every original
-back and removes the hook. TensorFlow and keras are not installed where this was tested: their wrapping is
-untested.
+back and removes the hook. The TensorFlow calls nest (a keras call runs a tf.function, which runs a concrete
+function): the outermost is the stage, the inner ones pass through.
 """
 
 from __future__ import annotations
@@ -171,10 +173,26 @@ def _keras_name(implicit: Any, args: tuple) -> str:
     return str(getattr(args[0], "name", "") or "keras")
 
 
+def _tf_name(implicit: Any, args: tuple) -> str:
+    return "tensorflow"
+
+
+def _tf_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """(kind, the concrete function, its inputs' (position or name, shape, dtype)): counted after the run at the
+    shapes it ran at. Its variables are kept alive until then (a script may drop the model they belong to)."""
+    fn = args[0]
+    inputs = [(k, v) for k, v in enumerate(args[1:])] + sorted(kwargs.items())
+    shapes = tuple((k, tuple(v.shape), v.dtype.name if hasattr(v.dtype, "name") else str(v.dtype)) for k, v in inputs)
+    if id(fn) not in implicit.keep:
+        implicit.keep[id(fn)] = (fn, list(fn.variables))  # raises where they are gone already: no count
+    return ("tensorflow", fn, shapes)
+
+
 def _model(module: str, path: str, name: Callable, flops: Callable | None = None) -> Target:
     return Target(module, path, MODEL, MODEL, model_name=name, flops_key=flops)
 
 
+_TF_CONCRETE = "tensorflow.python.eager.polymorphic_function.concrete_function"
 TARGETS: tuple[Target, ...] = (
     Target("cv2", "imread", DECODE, DECODE, _imread),
     Target("cv2", "imdecode", DECODE, DECODE, _imdecode),
@@ -192,6 +210,9 @@ TARGETS: tuple[Target, ...] = (
     _model("tensorflow.lite.python.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
     _model("keras", "Model.__call__", _keras_name),
     _model("keras", "Model.predict", _keras_name),
+    # a SavedModel's signatures (tf.saved_model.load(...).signatures[...]) and every traced function's calls
+    _model(_TF_CONCRETE, "ConcreteFunction.__call__", _tf_name, _tf_flops_key),
+    _model("tensorflow.python.eager.polymorphic_function.polymorphic_function", "Function.__call__", _tf_name),
 )
 # interpreters do not keep their model's path: their constructors are wrapped to remember it
 _REMEMBER_PATH = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
@@ -209,6 +230,7 @@ class Implicit:
         self.stages: dict[str, str] = {}  # implicit stage -> its category
         self.wrapped: list[str] = []  # "cv2.imread", ...
         self.model_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # interpreter -> model file
+        self.keep: dict[int, tuple] = {}  # what a FLOP count after the run needs alive
         self._local = threading.local()
         self._patches: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, owned it, value before)
         self._pending: set[str] = set()
@@ -332,17 +354,39 @@ class Implicit:
         inferring its shapes is never inside a timed span), and note what was wrapped in the session's config."""
         from .flops import onnx_flops, tflite_flops
 
+        counters_of = {"onnx": lambda key: onnx_flops(key[1], dict(key[2])), "tflite": lambda key: tflite_flops(key[1]),
+                       "tensorflow": lambda key: _concrete_flops(key[1], key[2])}
         per_key: dict[tuple, float | None] = {}
         for (name, key), calls in self._flops.items():
             if key not in per_key:
                 try:
-                    per_key[key] = onnx_flops(key[1], dict(key[2])) if key[0] == "onnx" else tflite_flops(key[1])
+                    per_key[key] = counters_of[key[0]](key)
                 except Exception:  # noqa: BLE001 - no onnx, an odd graph: the stage keeps no FLOPs, never fails
                     per_key[key] = None
             totals = session.totals.get(name)
             if per_key[key] and totals is not None:
                 totals.work["flops"] = totals.work.get("flops", 0.0) + per_key[key] * calls
+        self.keep.clear()
         session.config["implicit"] = {"wrapped": list(self.wrapped), "stages": dict(self.stages)}
+
+
+def _concrete_flops(fn: Any, shapes: tuple) -> float:
+    """FLOPs of one call of a TensorFlow concrete function at ``shapes`` (see :func:`_tf_flops_key`): traced again
+    at those shapes, variables frozen, calls inlined."""
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from .flops import count_tf_graph
+
+    keys = [k for k, _, _ in shapes]
+    specs = [tf.TensorSpec(shape, dtype) for _, shape, dtype in shapes]
+
+    def call(*xs: Any) -> Any:
+        return fn(*[x for k, x in zip(keys, xs) if isinstance(k, int)],
+                  **{k: x for k, x in zip(keys, xs) if not isinstance(k, int)})
+
+    concrete = tf.function(call, input_signature=specs).get_concrete_function()
+    return count_tf_graph(convert_variables_to_constants_v2(concrete).graph)
 
 
 def _through(original: Callable, args: tuple, kwargs: dict) -> Any:

@@ -71,11 +71,17 @@ def _unstaged_step(session: Session, kind: str, row: dict) -> tuple[str, dict]:
     where = (f", most of it at {top['file']}:{top['line']} `{(top.get('code') or '').strip()}` ({top['share']:.0%} "
              "of the time outside stages)") if top else ""
     advice = UNSTAGED_ADVICE.get(kind, "")
+    numbers = {"kind": kind, "share": row["share"], "wall_s": row["wall_s"],
+               "line": f"{top['file']}:{top['line']}" if top else None}
+    code = (top.get("code") or "").strip() if top else ""
+    if code.startswith(("import ", "from ")) and top["share"] >= 0.5:  # start-up, not work: no stage makes it faster
+        return (f"First: {row['share']:.0%} of the time ({row['wall_s']:.2f} s) went to {kind} outside any stage"
+                f"{where}: an import, paid once per process. Profile more items to see the work itself, and keep "
+                "one long-lived process for many inputs (a sightspeed run, a worker) rather than a process per "
+                "batch.", {**numbers, "import": True})
     return (f"First: {row['share']:.0%} of the time ({row['wall_s']:.2f} s) went to {kind} outside any stage{where}. "
             "Wrap that line or its loop in `with sightspeed.stage(\"name\", bytes=..., flops=...)`: it gets a bound "
-            f"and a % of speed of light.{advice}",
-            {"kind": kind, "share": row["share"], "wall_s": row["wall_s"],
-             "line": f"{top['file']}:{top['line']}" if top else None})
+            f"and a % of speed of light.{advice}", numbers)
 
 
 def _headline(session: Session, reports: list[StageReport]) -> str:
