@@ -1,5 +1,5 @@
 """Benchmark inputs for OCR: document-like pages (1024 px wide, lines of mixed length and size) rendered with PIL
-and DejaVu Sans, saved as PNG."""
+and DejaVu Sans, saved as PNG (or JPEG: ``suffix=".jpg"``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ WORDS = ("pipeline stage profile memory bandwidth compute ceiling batch padding 
          "2026 11 23 1,234.56 EUR 42 ms GB/s").split()
 
 
-def document_pages(folder: str | Path, count: int = 8, width: int = 1024, height: int = 768) -> list[str]:
+def document_pages(folder: str | Path, count: int = 8, width: int = 1024, height: int = 768,
+                   suffix: str = ".png") -> list[str]:
     import cv2
     from PIL import Image, ImageDraw, ImageFont
 
@@ -33,7 +34,7 @@ def document_pages(folder: str | Path, count: int = 8, width: int = 1024, height
             x = int(rng.integers(20, 200))
             draw.text((x, y), " ".join(words), fill=(25, 25, 25), font=font)
             y += int(size * 1.8)
-        path = folder / f"page_{k:02d}.png"
+        path = folder / f"page_{k:02d}{suffix}"
         cv2.imwrite(str(path), np.asarray(page)[:, :, ::-1])
         paths.append(str(path))
     return paths
