@@ -79,3 +79,22 @@ def two_free_cores():
     if got < 1.7:
         pytest.skip(f"the machine is busy: two busy threads got {got:.2f} cores just now (need 1.7)")
     return got
+
+
+@pytest.fixture(scope="session")
+def converted_cache(tmp_path_factory):
+    """A sightspeed cache of its own holding the PP-OCRv4 detector converted to TensorFlow (960x960; ~40 s, once
+    per session): the tests that convert or run the journey share it, and no tuned config of this machine's cache
+    reaches them. Skips where the converter is not installed."""
+    from sightspeed.models import convert
+
+    if convert.missing():
+        pytest.skip(f"the converter is not installed ({', '.join(convert.missing())}): {convert.INSTALL}")
+    cache = tmp_path_factory.mktemp("cache")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SIGHTSPEED_CACHE", str(cache))
+    try:
+        path = convert.to_tensorflow("ppocr-det-v4", size=(960, 960))
+    finally:
+        mp.undo()
+    return cache, path

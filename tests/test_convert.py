@@ -23,18 +23,13 @@ SIZE = (960, 960)  # H, W
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(converted_cache):
+    return converted_cache[0]
 
 
 @pytest.fixture(scope="module")
-def converted(cache):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SIGHTSPEED_CACHE", str(cache))
-    try:
-        yield convert.to_tensorflow("ppocr-det-v4", size=SIZE)
-    finally:
-        mp.undo()
+def converted(converted_cache):
+    return converted_cache[1]
 
 
 def test_the_converted_detector_gives_the_onnx_boxes_on_text_pages(converted, tmp_path):

@@ -10,11 +10,13 @@ previous steps' changes; ``step`` picks how far along the journey a run goes (do
 4. the fused preprocessing kernel (``sightspeed.kernels.preprocess``: resize, normalise, layout in one float32 pass);
 5. the preprocessing inside the model graph (``sightspeed.models.fuse``): the model takes the decoded uint8 page;
 6. the runtime and precision (``--runtime``, ``--precision``): the ONNX original on ONNX Runtime, or OpenVINO at
-   f32 or bf16, each with the preprocessing in its graph.
+   f32 or bf16, each with the preprocessing in its graph; ``sightspeed tune`` picks them (``build.tuning``), a
+   candidate kept only if its boxes stay those of the default (``build.fidelity``).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -62,7 +64,8 @@ def build(step: int = 6, runtime: str = "tensorflow", precision: str = "f32") ->
     if runtime not in RUNTIMES or precision not in ("f32", "bf16"):
         raise ValueError(f"runtime {runtime}, precision {precision}: use {'|'.join(RUNTIMES)} and f32|bf16")
     if step < 6 and (runtime, precision) != ("tensorflow", "f32"):
-        raise ValueError("runtime and precision are step 6's: give --step 6")
+        raise ValueError("runtime and precision are step 6's: give --step 6 (or --no-tuned, where a config saved by "
+                         "`sightspeed tune` set them)")
     path = model_file(step, runtime)
     det = PerThread(lambda threads: load(path, runtime=runtime, threads=threads, precision=precision))
     stages = [Stage("decode", imread)] if step == 2 else []
@@ -83,6 +86,55 @@ def build(step: int = 6, runtime: str = "tensorflow", precision: str = "f32") ->
         item.results["boxes"] = boxes
         item.output = before.draw(item.image, boxes)
 
-    stages += [Stage("preprocess", preprocess), Stage("detect", detect), Stage("postprocess", postprocess)]
+    stages += [Stage("preprocess", preprocess), Stage("detect", detect), Stage("postprocess", postprocess),
+               Stage("write", write)]
     return Pipeline(with_models(stages, {"detect": [det]}))
+
+
+def write(item) -> None:
+    """OUT/<name>.jpg (the boxes drawn) and OUT/<name>.json (the boxes), as before.py writes them; atomically."""
+    from sightspeed.io.write import encode_jpeg, write_atomic
+
+    item.outputs.append(write_atomic(item.output_stem + ".jpg", encode_jpeg(item.output, 95)))
+    item.outputs.append(write_atomic(item.output_stem + ".json",
+                                     json.dumps({"boxes": item.results["boxes"]}).encode()))
+
+
+def mask(boxes: list, shape: tuple[int, int]) -> np.ndarray:
+    """The boxes drawn filled (1 inside any box), so two box lists compare as pictures."""
+    import cv2
+
+    out = np.zeros(shape, np.uint8)
+    for cx, cy, w, h, angle in boxes:
+        cv2.fillPoly(out, [cv2.boxPoints(((cx, cy), (w, h), angle)).astype(np.int32)], 1)
+    return out
+
+
+MISMATCH = 0.02  # of a page's pixels: boxes a pixel or two apart along their edges
+
+
+def same_boxes(pairs: list) -> object:
+    """tune's check for this program: on every page, the boxes as masks differ on at most 2% of the pixels."""
+    import cv2
+
+    from sightspeed.tune.fidelity import Fidelity
+
+    worst, missing = 0.0, 0
+    for ref_files, cand_files in pairs:
+        ref = next((f for f in ref_files if f.endswith(".json")), None)
+        cand = next((f for f in cand_files if f.endswith(".json")), None)
+        if ref is None or cand is None:
+            missing += 1
+            continue
+        shape = cv2.imread(next(f for f in ref_files if f.endswith(".jpg"))).shape[:2]
+        a, b = (mask(json.loads(Path(f).read_text())["boxes"], shape) for f in (ref, cand))
+        worst = max(worst, float(np.mean(a != b)))
+    return Fidelity(missing == 0 and worst <= MISMATCH, f"boxes differ on <= {worst:.2%} of a page's pixels",
+                    {"worst": worst, "missing": missing})
+
+
+# what `sightspeed tune examples/journey/stages.py:build PAGES --step 6` may turn besides the executor, split and
+# batch size, and how it checks a candidate kept the outputs
+build.tuning = {"models": {"det": "detect"}, "runtimes": RUNTIMES, "tiers": ("f32", "bf16")}
+build.fidelity = same_boxes
 

@@ -55,7 +55,8 @@ class Candidate:
 
 @dataclass
 class Space:
-    """What a task lets tune turn (read from its module's ``TUNING``; empty for a user's pipeline)."""
+    """What a task lets tune turn (read from its module's ``TUNING``; a user's ``module:function`` from the
+    function's ``tuning`` attribute, the same keys; empty where it has none)."""
 
     models: dict[str, str] = field(default_factory=dict)  # model key -> the stage that runs it
     runtimes: tuple[str, ...] = ()
@@ -70,8 +71,11 @@ class Space:
     def of(cls, task: str) -> Space:
         from ..tasks.registry import TASKS, options_of
 
-        if task not in TASKS:
-            return cls()
+        if task not in TASKS:  # a user's module:function declares what may turn as ``function.tuning``
+            from ..tasks.registry import _function
+
+            tuning = getattr(_function(task), "tuning", None) or {}
+            return cls(**tuning, defaults={o.name: o.default for o in options_of(task)}) if tuning else cls()
         module = importlib.import_module(f"sightspeed.tasks.{TASKS[task][0]}.task")
         return cls(**getattr(module, "TUNING", {}), defaults={o.name: o.default for o in options_of(task)})
 
