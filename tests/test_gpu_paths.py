@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 import shutil
 
-from sightspeed.profiling.doctor import report
-from sightspeed.profiling.gpu_paths import PATHS, paths
+from sightspeed.gpu_paths import PATHS, paths
+from sightspeed.profiler import describe_machine
 
 
 def test_each_path_says_yes_or_why_not():
@@ -15,7 +15,7 @@ def test_each_path_says_yes_or_why_not():
     assert list(found) == list(PATHS)
     for name, row in found.items():
         assert isinstance(row["available"], bool) and row["how"].strip(), name
-    assert report()["gpu_paths"].keys() == found.keys()
+    assert describe_machine(ceilings="none")["gpu_paths"].keys() == found.keys()
 
 
 def test_without_an_nvidia_gpu_no_cuda_path_is_available():
@@ -43,3 +43,21 @@ def test_opencv_umat_on_a_cpu_opencl_device_is_not_a_gpu_path():
 
     gpu = bool(cv2.ocl.Device.getDefault().type() & cv2.ocl.Device_TYPE_GPU)
     assert row["available"] == gpu and (gpu or "a CPU, not a GPU" in row["how"])
+
+
+def test_asking_a_runtime_for_a_gpu_it_cannot_reach_says_why(tmp_path):
+    import pytest
+
+    from sightspeed.errors import ModelError
+    from sightspeed.runtimes import load
+
+    from onnx_models import matmul_chain
+
+    path, _ = matmul_chain(tmp_path, size=8, depth=1)
+    with pytest.raises(ModelError, match="device must be cpu or gpu"):
+        load(path, device="tpu")
+    if paths()["onnxruntime CUDA"]["available"]:
+        return
+    with pytest.raises(ModelError, match="no GPU for onnxruntime: .*CPU build"):
+        load(path, device="gpu")
+    assert load(path, device="cpu").name == "onnxruntime"

@@ -25,7 +25,7 @@ ALLOWED: dict[str, set[str]] = {
     "equivalence": set(),
     "kernels": BOTTOM,  # leaves: no pipeline, profiling, report, tasks, runtimes
     "io": BOTTOM,
-    "models": BOTTOM,
+    "models": BOTTOM | {"kernels"},  # a fused model does in its graph what a kernel op does on the host
     "runtimes": BOTTOM | {"models"},
     "profiling": BOTTOM,  # clocks, spans, Session, machine probes, analysis: never what it profiles or renders
     "pipeline": BOTTOM | {"io", "kernels", "profiling"},
@@ -33,7 +33,8 @@ ALLOWED: dict[str, set[str]] = {
     "tune": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline", "tasks"},
     "report": {"profiling", "kernels", "_version", "errors"},  # renderers: a Session (and bench rows), nothing of this machine
 }
-ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "cli_machine", "profiler", "magic", "samples", "testing"}
+ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "cli_machine", "profiler", "magic", "samples", "testing",
+       "gpu_paths"}
 # the only modules of profiling a renderer may read: the Session and what is computed from it alone
 REPORT_READS = {"profiling.session", "profiling.analysis", "profiling.whatif", "profiling.verdict", "profiling.trust",
                 "profiling.sketch", "profiling", "kernels.bench", "_version", "errors"}

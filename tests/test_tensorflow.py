@@ -218,3 +218,29 @@ def test_a_script_calling_a_saved_model_gets_a_model_stage_with_its_flops(models
     # the import of TensorFlow is most of this run: the verdict says it is start-up, not work to put in a stage
     verdict = done.stdout[done.stdout.index("verdict:"):]
     assert "an import, paid once per process" in " ".join(verdict.split())
+
+
+KERAS_SCRIPT = '''
+import sys
+import numpy as np
+import keras
+
+model = keras.saving.load_model(sys.argv[1], compile=False)
+x = np.zeros((2, 8, 8, 3), np.float32)
+model(x, training=False)
+model(x)
+model.predict(np.zeros((3, 8, 8, 3), np.float32), verbose=0)
+'''
+
+
+def test_a_scripts_keras_calls_are_a_model_stage_with_their_flops(models, tmp_path):
+    from sightspeed.profiler import profile_script
+
+    script = tmp_path / "plain_keras.py"
+    script.write_text(KERAS_SCRIPT)
+    result = profile_script([str(script), str(models["keras"])])
+    assert result.code == 0, result.traceback
+    (name,) = [n for n in result.session.totals if n.startswith("model: ")]
+    totals = result.session.totals[name]
+    assert totals.items == 3  # predict's own model calls inside it pass through: one stage call each
+    assert totals.work["flops"] == pytest.approx(2 * MACS_PER_IMAGE * (2 + 2 + 3), rel=0.05)

@@ -25,9 +25,10 @@ def _usage(message: str):
 
 def doctor(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """What this machine and this Python have: CPU, SIMD, caches, BLAS, OpenCV build, runtimes, GPUs."""
+    from .gpu_paths import paths as gpu_paths
     from .profiling.doctor import report as doctor_report
 
-    info = doctor_report()
+    info = {**doctor_report(), "gpu_paths": gpu_paths()}
     if as_json:
         print(json.dumps(info, indent=2))
         return

@@ -168,3 +168,21 @@ def opencv_threads(n: int) -> Iterator[None]:
         yield
     finally:
         cv2.setNumThreads(before)
+
+
+_TF_POOLS: dict[str, int] = {}  # the intra-op threads this process's TensorFlow runs with, once known
+
+
+def tensorflow_pools(tf: object, threads: int) -> int:
+    """Size TensorFlow's process-wide pools (``tf``: the module) to ``threads`` intra-op threads and 1 inter-op
+    thread if nothing sized them yet; returns the intra-op threads in use. TensorFlow allows it only before its
+    first op: after that (the user's own code ran one) the pools stay as they are, and their size is returned."""
+    if "intra" not in _TF_POOLS:
+        threading_config = tf.config.threading  # type: ignore[attr-defined]
+        try:
+            threading_config.set_intra_op_parallelism_threads(threads)
+            threading_config.set_inter_op_parallelism_threads(1)
+            _TF_POOLS["intra"] = threads
+        except RuntimeError:
+            _TF_POOLS["intra"] = threading_config.get_intra_op_parallelism_threads()
+    return _TF_POOLS["intra"]

@@ -40,7 +40,9 @@ def describe_machine(ceilings: str = "measure") -> dict[str, Any]:
     """
     if ceilings not in ("measure", "refresh", "cached", "none"):
         raise ValueError(f"ceilings must be measure, refresh, cached or none, not {ceilings!r}")
-    described = doctor.report()
+    from .gpu_paths import paths as gpu_paths
+
+    described = {**doctor.report(), "gpu_paths": gpu_paths()}
     found = (machine.cached_ceilings() if ceilings == "cached" else None if ceilings == "none" else
              machine.ceilings(refresh=ceilings == "refresh", photos=local_sample_paths()))
     if found:

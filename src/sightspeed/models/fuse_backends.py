@@ -70,12 +70,11 @@ def fuse_tensorflow(saved_model_dir: str | Path, *, mean: Sequence[float] = (0.0
 
     Example: ``load(fuse_tensorflow("my_saved_model", mean=(127.5,) * 3, std=(127.5,) * 3, scale=1.0))``.
     """
-    from ..cores import threads_here
-    from ..runtimes.tensorflow import apply_threads, import_tensorflow
+    from ..cores import tensorflow_pools, threads_here
 
     params = Fusion(mean, std, scale, swap_rb, size)
-    tf = import_tensorflow()
-    apply_threads(tf, threads_here())  # the load below is this process's first TensorFlow op, if nothing ran yet
+    tf = require("tensorflow", "tensorflow")
+    tensorflow_pools(tf, threads_here())  # the load below is this process's first TensorFlow op, if nothing ran yet
     src = Path(saved_model_dir)
     if src.exists() and not (src / "saved_model.pb").is_file():
         raise ModelError(f"{src}: not a SavedModel folder (it holds no saved_model.pb)")

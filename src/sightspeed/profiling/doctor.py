@@ -106,11 +106,10 @@ def gpus() -> list[dict[str, Any]] | dict[str, str]:
 def report() -> dict[str, Any]:
     """Everything, as one JSON-able dict (what a Session's ``machine`` holds, with the ceilings): the host's
     ``cpu``, ``memory``, ``system`` and ``fingerprint`` (:func:`sightspeed.host.describe`), then ``numpy``,
-    ``opencv``, ``runtimes``, ``compilers``, ``gpu``, ``gpu_paths`` (:mod:`.gpu_paths`)."""
-    from .gpu_paths import paths as gpu_paths
-
+    ``opencv``, ``runtimes``, ``compilers``, ``gpu`` (:func:`sightspeed.profiler.describe_machine` adds
+    ``gpu_paths``, :mod:`sightspeed.gpu_paths`)."""
     sections = [(name, lambda name=name: host.describe()[name])
                 for name in ("cpu", "memory", "system", "fingerprint")]
     return {name: _try(probe) for name, probe in [
         *sections, ("numpy", numpy_info), ("opencv", opencv), ("runtimes", runtimes), ("compilers", compilers),
-        ("gpu", gpus), ("gpu_paths", gpu_paths)]}
+        ("gpu", gpus)]}

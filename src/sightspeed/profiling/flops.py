@@ -89,16 +89,11 @@ def tensorflow_flops(path: str | Path, input_shapes: dict[str, tuple[int, ...]] 
 
 
 def _size_tf_pools(tf) -> None:  # noqa: ANN001 - the tensorflow module
-    """Size TensorFlow's pools the way ``sightspeed.runtimes.tensorflow`` does (this thread's share intra-op, 1
-    inter-op) when this count is TensorFlow's first use in the process: its pools can be sized only once, and a
-    model load fixes them."""
-    from ..cores import threads_here
+    """Size TensorFlow's pools as ``sightspeed.runtimes.tensorflow`` does (this thread's share intra-op, 1
+    inter-op) when this count is TensorFlow's first use in the process: a model load fixes them."""
+    from ..cores import tensorflow_pools, threads_here
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads_here())
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:  # already running: its pools stay as they are
-        pass
+    tensorflow_pools(tf, threads_here())
 
 
 def count_tf_graph(graph) -> float:  # noqa: ANN001 - a tf.Graph (tensorflow is an optional extra)

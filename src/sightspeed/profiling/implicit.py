@@ -17,7 +17,8 @@ onnxruntime InferenceSession.run                      model: <file>     flops (p
 ai_edge_litert / tflite_runtime / tf.lite             model: <file>     flops (profiling.flops)
 Interpreter.invoke
 openvino InferRequest.infer (CompiledModel calls it)  model: <name>     -
-keras Model.__call__ / Model.predict (TensorFlow)     model: <name>     -
+keras Model.__call__ / Model.predict (TensorFlow)     model: <name>     flops (the model traced at the shapes
+                                                                        run, after the run)
 TensorFlow ConcreteFunction.__call__ (a SavedModel's  model: tensorflow  flops (its graph, frozen, counted
 signatures), tf.function calls                                          after the run; concrete functions)
 ====================================================  ================  =====================================
@@ -178,11 +179,14 @@ def _tf_name(implicit: Any, args: tuple) -> str:
 
 
 def _tf_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
-    """(kind, the concrete function, its inputs' (position or name, shape, dtype)): counted after the run at the
-    shapes it ran at. Its variables are kept alive until then (a script may drop the model they belong to)."""
+    """(kind, the callable (a concrete function, or a keras model: ``predict`` counts as a call on the whole
+    array), its array inputs' (position or name, shape, dtype)): counted after the run at the shapes it ran at.
+    Other arguments (``training=``, ``verbose=``) are left out. The variables are kept alive until then (a script
+    may drop the model they belong to)."""
     fn = args[0]
     inputs = [(k, v) for k, v in enumerate(args[1:])] + sorted(kwargs.items())
-    shapes = tuple((k, tuple(v.shape), v.dtype.name if hasattr(v.dtype, "name") else str(v.dtype)) for k, v in inputs)
+    shapes = tuple((k, tuple(v.shape), v.dtype.name if hasattr(v.dtype, "name") else str(v.dtype)) for k, v in inputs
+                   if hasattr(v, "shape") and hasattr(v, "dtype"))
     if id(fn) not in implicit.keep:
         implicit.keep[id(fn)] = (fn, list(fn.variables))  # raises where they are gone already: no count
     return ("tensorflow", fn, shapes)
@@ -208,8 +212,8 @@ TARGETS: tuple[Target, ...] = (
     _model("ai_edge_litert.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
     _model("tflite_runtime.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
     _model("tensorflow.lite.python.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
-    _model("keras", "Model.__call__", _keras_name),
-    _model("keras", "Model.predict", _keras_name),
+    _model("keras", "Model.__call__", _keras_name, _tf_flops_key),
+    _model("keras", "Model.predict", _keras_name, _tf_flops_key),
     # a SavedModel's signatures (tf.saved_model.load(...).signatures[...]) and every traced function's calls
     _model(_TF_CONCRETE, "ConcreteFunction.__call__", _tf_name, _tf_flops_key),
     _model("tensorflow.python.eager.polymorphic_function.polymorphic_function", "Function.__call__", _tf_name),

@@ -47,7 +47,8 @@ RUNTIMES = {"onnxruntime": (".onnx",), "openvino": (".onnx", ".xml"), "litert": 
             "tensorflow": (".keras", "saved_model")}
 
 
-def load(path: str | Path, runtime: str | None = None, threads: int | None = None, precision: str = "f32") -> Runtime:
+def load(path: str | Path, runtime: str | None = None, threads: int | None = None, precision: str = "f32",
+         device: str = "cpu") -> Runtime:
     """Load a model file with ``runtime`` (default: onnxruntime for .onnx, litert for .tflite, tensorflow for .keras
     and for a SavedModel folder, one holding saved_model.pb).
 
@@ -55,6 +56,10 @@ def load(path: str | Path, runtime: str | None = None, threads: int | None = Non
     :func:`sightspeed.cores.threads_here`; every core outside a run); pools never spin while idle (spinning pools
     fight the other stages for the same cores); TensorFlow sizes its pools once per process, at its first load (see
 :mod:`sightspeed.runtimes.tensorflow`). ``precision`` applies to OpenVINO only: f32 (default) or bf16.
+
+    ``device="gpu"``: onnxruntime's CUDA provider, OpenVINO's GPU device or TensorFlow's GPU, each only where
+    :mod:`sightspeed.runtimes.gpu` finds it (else a :class:`~sightspeed.errors.ModelError` with its
+    reason); not verified on a real GPU yet (docs/gpu.md).
 
     Example: ``rt = load("model.onnx", threads=1); (y,) = rt.run(x)``.
     """
@@ -75,14 +80,15 @@ def load(path: str | Path, runtime: str | None = None, threads: int | None = Non
         raise ModelError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
     if suffix not in RUNTIMES[runtime]:
         raise ModelError(f"{path.name}: runtime {runtime} does not take {kind}")
+    gpu = _gpu_check(runtime, device)
     if runtime == "onnxruntime":
         from .onnxruntime import OnnxRuntime
 
-        rt: Runtime = OnnxRuntime(str(path), threads)
+        rt: Runtime = OnnxRuntime(str(path), threads, gpu=gpu)
     elif runtime == "openvino":
         from .openvino import OpenVinoRuntime
 
-        rt = OpenVinoRuntime(str(path), threads, precision)
+        rt = OpenVinoRuntime(str(path), threads, precision, device="GPU" if gpu else "CPU")
     elif runtime == "tensorflow":
         from .tensorflow import TensorFlowRuntime
 
@@ -92,6 +98,28 @@ def load(path: str | Path, runtime: str | None = None, threads: int | None = Non
 
         rt = LiteRtRuntime(str(path), threads)
     return rt
+
+
+def _gpu_check(runtime: str, device: str) -> bool:
+    """Whether ``device`` is the GPU; a GPU this runtime cannot reach here is a ModelError saying why."""
+    if device not in ("cpu", "gpu"):
+        raise ModelError(f"device must be cpu or gpu, not {device!r}")
+    if device == "cpu":
+        return False
+    from . import gpu
+
+    probe = {"onnxruntime": gpu.onnxruntime_cuda, "openvino": gpu.openvino_gpu,
+             "tensorflow": gpu.tensorflow_gpu}.get(runtime)
+    if probe is None:
+        raise ModelError(f"runtime {runtime} has no GPU path in sightspeed (LiteRT's GPU delegate is not wired)")
+    if runtime == "tensorflow":
+        from .tensorflow import import_tensorflow
+
+        import_tensorflow()  # the probe looks only where TensorFlow is imported
+    ok, why = probe()
+    if not ok:
+        raise ModelError(f"no GPU for {runtime}: {why}")
+    return True
 
 
 def warmup(rt: Runtime, batch: int = 1, example: list[np.ndarray] | None = None) -> None:

@@ -20,7 +20,7 @@ class OnnxRuntime:
     name = "onnxruntime"
     thread_safe = True
 
-    def __init__(self, path: str, threads: int = 1) -> None:
+    def __init__(self, path: str, threads: int = 1, gpu: bool = False) -> None:
         ort = require("onnxruntime", "onnxruntime")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
@@ -30,7 +30,8 @@ class OnnxRuntime:
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         opts.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if gpu else ["CPUExecutionProvider"]
+            self._session = ort.InferenceSession(path, opts, providers=providers)
         except Exception as exc:
             raise ModelError(f"{path}: onnxruntime could not load it: {exc}") from exc
         self.path, self.threads = path, threads

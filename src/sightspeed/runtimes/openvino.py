@@ -12,7 +12,7 @@ class OpenVinoRuntime:
     name = "openvino"
     thread_safe = False  # one infer request per runtime; make one runtime per thread
 
-    def __init__(self, path: str, threads: int = 1, precision: str = "f32") -> None:
+    def __init__(self, path: str, threads: int = 1, precision: str = "f32", device: str = "CPU") -> None:
         ov = require("openvino", "openvino")
         if precision not in ("f32", "bf16"):
             raise ModelError(f"OpenVINO precision must be f32 or bf16, not {precision!r}")
@@ -22,7 +22,9 @@ class OpenVinoRuntime:
         config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision,
                   "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False}
         try:
-            self._compiled = core.compile_model(core.read_model(path), "CPU", config)
+            if device != "CPU":  # the CPU-only settings do not apply to a GPU plugin
+                config = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
+            self._compiled = core.compile_model(core.read_model(path), device, config)
         except Exception as exc:
             raise ModelError(f"{path}: OpenVINO could not load it: {exc}") from exc
         self._request = self._compiled.create_infer_request()

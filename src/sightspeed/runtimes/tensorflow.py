@@ -20,9 +20,6 @@ import numpy as np
 from ..errors import ModelError, require
 from .base import TensorSpec
 
-_POOLS: dict[str, int] = {}  # the intra-op threads this process's TensorFlow runs with, once known
-
-
 def import_tensorflow() -> Any:
     """``tensorflow``, or :class:`~sightspeed.errors.MissingDependency` naming
     ``pip install 'sightspeed[tensorflow]'``."""
@@ -39,15 +36,11 @@ def is_saved_model(path: str | Path) -> bool:
 
 
 def apply_threads(tf: Any, threads: int) -> tuple[int, str]:
-    """Size TensorFlow's pools to ``threads`` if they are not sized yet; returns (threads in use, note)."""
-    if "intra" not in _POOLS:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-            _POOLS["intra"] = threads
-        except RuntimeError:  # TensorFlow already ran an op in this process (the user's own code)
-            _POOLS["intra"] = tf.config.threading.get_intra_op_parallelism_threads()
-    used = _POOLS["intra"]
+    """Size TensorFlow's pools to ``threads`` if they are not sized yet (:func:`sightspeed.cores.tensorflow_pools`);
+    returns (threads in use, note)."""
+    from ..cores import tensorflow_pools
+
+    used = tensorflow_pools(tf, threads)
     if used == threads:
         return threads, ""
     pools = f"{used} intra-op threads" if used else "TensorFlow's default intra-op pool (every core)"

@@ -106,7 +106,7 @@ def options_of(task: str) -> list[Option]:
     ``module:function`` (its keyword parameters, less the run settings).
 
     >>> [o.flag for o in options_of("ocr")]
-    ['--runtime', '--precision', '--rec-batch', '--draw']
+    ['--runtime', '--precision', '--rec-batch', '--draw', '--fuse-preprocess']
     """
     if task in TASKS:
         return declared(_options_class(task))
