@@ -31,6 +31,7 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": BOTTOM | {"io", "kernels", "profiling"},
     "tasks": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline"},
     "tune": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline", "tasks"},
+    "engines": BOTTOM | {"io", "kernels", "models", "runtimes", "profiling", "pipeline", "tasks"},
     "report": {"profiling", "kernels", "_version", "errors"},  # renderers: a Session (and bench rows), nothing of this machine
 }
 ANY = {"__init__", "__main__", "cli", "cli_tasks", "cli_tune", "cli_report", "cli_machine", "profiler", "magic", "samples", "testing",

@@ -27,9 +27,7 @@ from .profiling.scope import profile as profile
 from .profiling.scope import stage as stage
 from .profiling.session import Session as Session
 
-from .kernels import _xp  # noqa: E402
-
-_xp.copy_span = stage  # the GPU kernel path's host<->device copies are stages of a profile
+kernels.copy_span = stage  # the GPU kernel path's host<->device copies are stages of a profile
 
 
 def load_ipython_extension(ipython) -> None:  # noqa: ANN001 - IPython's shell

@@ -79,6 +79,21 @@ def main_callback(version: bool = typer.Option(False, "--version", callback=_ver
     """sightspeed."""
 
 
+class EngineChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+def runner_settings(runner) -> dict:  # noqa: ANN001 - a Serial or Pipelined executor
+    """What a Ray actor needs to make the same executor."""
+    from .pipeline.executors import Pipelined
+
+    if isinstance(runner, Pipelined):
+        return {"kind": "pipelined", "workers": runner.workers, "batch_size": runner.batch_size,
+                "split": dict(runner.split)}
+    return {"kind": "serial", "batch_size": runner.batch_size}
+
+
 def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch_size: int, workers: Optional[int],
              executor: ExecutorChoice, max_megapixels: float, split: Optional[str], debug: bool = False,
              hint: bool = False):
@@ -227,6 +242,11 @@ def run(
                                    "outputs are removed)."),
     debug: bool = typer.Option(False, "--debug", help="Full tracebacks: every frame when your module:function "
                                "raises, and the first failed input's traceback."),
+    engine: EngineChoice = typer.Option(EngineChoice.local, help="local (this process) or ray (Ray Data actors: "
+                                        "pip install 'sightspeed[ray]')."),
+    address: Optional[str] = typer.Option(None, help="ray: the cluster (auto, ray://HOST:PORT); default: a local "
+                                          "Ray on this machine."),
+    num_workers: int = typer.Option(1, "--num-workers", min=1, help="ray: actors, each with --cores cores."),
 ) -> None:
     """Run TASK over INPUTS, writing outputs and OUT/manifest.jsonl (OUT must be new or empty, or hold a run to
     --resume or --overwrite)."""
@@ -248,12 +268,24 @@ def run(
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     if tuned:
         session.config["tuned"] = tuned
+    if engine == EngineChoice.ray:
+        from .engines.ray import run_on_ray
+
+        options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels, **values}
+
+        def go(on_start, on_item):
+            return run_on_ray(task, options, pipeline, inputs, out, executor=runner_settings(runner), cores=cores,
+                              num_workers=num_workers, address=address, session=session, limit=limit, resume=resume,
+                              overwrite=overwrite, keep_rows=False, on_item=on_item, on_start=on_start)
+    else:
+        def go(on_start, on_item):
+            return run_pipeline(pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item,
+                                on_start=on_start, pool=pool, max_pixels=max_pixels, session=session, cores=cores,
+                                oversubscribe=oversubscribe, resume=resume, overwrite=overwrite,
+                                keep_rows=False)  # the manifest has every row
     with scope, _terminate_as_interrupt():
         try:
-            result = _execute(task, lambda on_start, on_item: run_pipeline(
-                pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item, on_start=on_start, pool=pool,
-                max_pixels=max_pixels, session=session, cores=cores, oversubscribe=oversubscribe, resume=resume,
-                overwrite=overwrite, keep_rows=False), debug, hint=True)  # the manifest has every row
+            result = _execute(task, go, debug, hint=True)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what ran is in the manifest and the session
             if (out / "manifest.jsonl").is_file():
                 session.save(out / "session.json")

@@ -31,3 +31,14 @@ from .preprocess import preprocess as preprocess
 from .resize import Letterbox as Letterbox
 from .resize import crop_resize as crop_resize
 from .resize import letterbox as letterbox
+
+
+def _no_span(name: str, bytes: int = 0):  # noqa: A002, ANN202 - sightspeed.stage's keyword; a context manager
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# How the GPU path records a host<->device copy (kernels/_xp.py): ``sightspeed.stage``, set when the package is
+# imported (the kernels layer imports no profiling); a no-op for kernels used on their own.
+copy_span = _no_span

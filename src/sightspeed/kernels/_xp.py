@@ -7,8 +7,6 @@ accept numpy or CuPy inputs: numpy inputs are uploaded and the result downloaded
 
 from __future__ import annotations
 
-import contextlib
-
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -154,15 +152,6 @@ def _host(a: Any) -> Any:
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else a
 
 
-def _no_span(name: str, bytes: int = 0) -> contextlib.AbstractContextManager:  # noqa: A002 - stage()'s keyword
-    return contextlib.nullcontext()
-
-
-# how a host<->device copy is recorded: ``sightspeed.stage`` (set by the package's __init__: the kernels layer
-# imports no profiling); a no-op for kernels used on their own
-copy_span: Callable[..., contextlib.AbstractContextManager] = _no_span
-
-
 def _on_cupy(fn: Callable[..., Any], n_arrays: int) -> Callable[..., Any]:
     """Run ``fn`` with its first ``n_arrays`` arguments on the GPU; numpy in -> numpy out (into ``out``). The
     copies are stages of their own in a profile (``copy to gpu`` / ``copy from gpu``, with their bytes), each
@@ -172,7 +161,8 @@ def _on_cupy(fn: Callable[..., Any], n_arrays: int) -> Callable[..., Any]:
     def wrapper(*args: Any, out: Any = None, **kwargs: Any) -> Any:
         import cupy
 
-        stage = copy_span
+        from . import copy_span as stage  # sightspeed.stage once the package is imported (see kernels/__init__)
+
         on_host = isinstance(args[0], np.ndarray)
         stream = cupy.cuda.get_current_stream()
         sent = sum(a.nbytes for a in args[:n_arrays] if isinstance(a, np.ndarray))

@@ -255,6 +255,18 @@ def _failure(item: Item) -> dict:
     return {"where": item.where, "traceback": item.traceback}
 
 
+def image_row(item: Item) -> dict:
+    """The manifest row of a finished image (its checksums are added where the row is written)."""
+    row = {"input": item.source, "status": "ok" if item.ok else "error", "reason": item.error,
+           "stage": item.failed_stage, "outputs": item.outputs, "size": item.meta.get("size"),
+           "times_ms": {k: round(v * 1000, 3) for k, v in item.times.items()}}
+    if item.notes:
+        row["note"] = "; ".join(item.notes)
+    if not item.ok:
+        row.update(_failure(item))
+    return row
+
+
 class _Sink:
     """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
 
@@ -271,18 +283,16 @@ class _Sink:
         else:
             self.finish_video()
             self.result.images += 1
-            row = {"input": item.source, "status": "ok" if item.ok else "error", "reason": item.error,
-                   "stage": item.failed_stage, "outputs": item.outputs, "size": item.meta.get("size"),
-                   "times_ms": {k: round(v * 1000, 3) for k, v in item.times.items()}}
-            if item.notes:
-                row["note"] = "; ".join(item.notes)
-            if not item.ok:
-                row.update(_failure(item))
-            self._row(row)
+            self._row(image_row(item))
         for buf in item.borrowed:
             self.pool.give(buf)
         item.borrowed.clear()
         item.release()
+
+    def take_row(self, row: dict) -> None:
+        """An image's row finished elsewhere (another engine's worker): counted and written like the rest."""
+        self.result.images += 1
+        self._row(row)
 
     def _video_frame(self, path: str, item: Item) -> None:
         v = self._video
@@ -357,7 +367,8 @@ class _Sink:
     def _row(self, row: dict) -> None:
         if row["status"] == "ok":
             self.result.ok += 1
-            row["checksums"] = self.outdir.checksums(row["outputs"])  # what --resume checks the outputs against
+            if "checksums" not in row:  # what --resume checks the outputs against (an engine's rows bring theirs)
+                row["checksums"] = self.outdir.checksums(row["outputs"])
         else:
             self.result.failed += 1
         if self.keep_rows or (row["status"] != "ok" and len(self.result.rows) < 1000):

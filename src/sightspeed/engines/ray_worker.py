@@ -1,0 +1,151 @@
+"""The Ray actor of ``--engine ray``: the task's pipeline, built once per actor, run by sightspeed's own executor
+on a long-lived feed, so models load once per actor (not per batch) and batches overlap in its stages.
+
+Each call takes a batch of ``{"index", "path", "stem"}`` rows and returns, per input, its manifest row (with the
+checksums of its outputs, written by the actor into OUT with the same atomic rules as a local run) and the spans
+the actor recorded since its previous call (``spans``: a Session's dict, its clock moved onto the epoch, so the
+driver can put every actor's spans on one timeline).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+class Worker:
+    """``map_batches`` callable class (one per actor). ``settings``: task, options, out, cores, executor
+    (serial | pipelined), workers, split, batch_size, max_pixels."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        cores = int(settings["cores"])
+        for name in THREAD_VARS:  # Ray sets OMP_NUM_THREADS=1 in workers: the actor's budget decides instead
+            os.environ[name] = str(cores)
+        from ..cores import CoreBudget
+        from ..io import write as write_mod
+        from ..io.pool import BufferPool
+        from ..pipeline.executors import Pipelined, Serial
+        from ..pipeline.run import complete
+        from ..profiling.cpu import CpuAccount
+        from ..tasks import build
+
+        self.out = str(settings["out"])
+        write_mod.guard(self.out)  # writes below OUT never follow a symlink, as in a local run
+        self.pool = BufferPool()
+        pipe = build(settings["task"], dict(settings.get("options") or {}), pool=self.pool)
+        self.pipe = complete(pipe, self.pool, settings.get("max_pixels"))
+        batch = settings.get("batch_size") or 1
+        executor = (Serial(batch_size=batch) if settings.get("executor") == "serial" else
+                    Pipelined(settings.get("workers"), batch, split={k: tuple(v) for k, v in
+                                                                      (settings.get("split") or {}).items()}))
+        budget = CoreBudget.for_process(cores, False)
+        budget.split = executor.plan(self.pipe, budget)
+        self.session = _Tapped(account=CpuAccount(cores=cores))
+        self.epoch = time.time() - time.perf_counter()  # perf_counter -> epoch seconds
+        self._fed: queue.Queue = queue.Queue()
+        self._done: dict[int, Any] = {}
+        self._cond = threading.Condition()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, args=(executor, budget), name="sightspeed-actor",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            raise self._error
+
+    def _feed(self):
+        while True:
+            item = self._fed.get()
+            if item is None:
+                return
+            yield item
+
+    def _serve(self, executor: Any, budget: Any) -> None:
+        from ..cores import opencv_threads
+
+        try:
+            with opencv_threads(min(s.threads for s in budget.split.values())):
+                for item in executor.run(self.pipe, self._feed(), self.session, budget,
+                                         on_ready=self._ready.set):
+                    with self._cond:
+                        self._done[item.index] = item
+                        self._cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller, in its thread
+            self._error = exc
+        finally:
+            self._ready.set()
+            with self._cond:
+                self._cond.notify_all()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        from ..io.write import written
+        from ..pipeline.item import Item
+        from ..pipeline.run import image_row
+
+        indexes = [int(i) for i in batch["index"]]
+        for index, path, stem in zip(indexes, batch["path"], batch["stem"]):
+            self._fed.put(Item(str(path), index, output_stem=str(stem)))
+        rows = []
+        for index in indexes:
+            with self._cond:
+                while index not in self._done and self._error is None:
+                    self._cond.wait()
+                if self._error is not None:
+                    raise self._error
+                item = self._done.pop(index)
+            row = image_row(item)
+            if row["status"] == "ok":
+                row["checksums"] = {os.path.relpath(o, self.out): list(written(o)) for o in row["outputs"]}
+            for buf in item.borrowed:
+                self.pool.give(buf)
+            item.release()
+            rows.append(row)
+        return {"row": [_json(r) for r in rows], "spans": [self._spans()] + [""] * (len(rows) - 1)}
+
+    def _spans(self) -> str:
+        """Every span recorded since the previous call, as JSON rows of Span fields on the epoch clock."""
+        import json
+        from dataclasses import astuple
+
+        t0 = (self.session.t0 or 0.0) + self.epoch
+        spans = self.session.drain()
+        return json.dumps([[*astuple(s)[:2], s.start + t0, s.end + t0, *astuple(s)[4:]] for s in spans])
+
+
+def _tapped_class():
+    from ..profiling.session import Session, Span
+
+    class Tapped(Session):
+        """A Session that keeps every span for the driver (:meth:`drain`) instead of a sample of its own."""
+
+        def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
+                   bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0,
+                   work: dict | None = None, faults: int = 0, preempted: int = 0, saturation: float = 0.0) -> None:
+            span = Span(stage, f"actor {os.getpid()}/{thread or threading.current_thread().name}", start, end,
+                        items, bytes_in, bytes_out, kind, cpu, dict(work) if work else {}, faults, preempted,
+                        saturation)
+            with self._lock:
+                self.spans.append(span)
+
+        def drain(self) -> list:
+            with self._lock:
+                spans, self.spans = self.spans, []
+            return spans
+
+    return Tapped
+
+
+def _Tapped(**kwargs: Any) -> Any:  # noqa: N802 - a class, made on first use (profiling is imported lazily here)
+    return _tapped_class()(**kwargs)
+
+
+def _json(row: dict) -> str:
+    import json
+
+    return json.dumps(row, default=str)
