@@ -169,3 +169,17 @@ def test_the_command_line_runs_on_ray_and_the_report_reads_it(portrait_jpegs, tm
     assert report.returncode == 0, report.stderr[-2000:]
     stages = {s["name"] for s in json.loads(report.stdout)["stages"]}
     assert {"decode", "segment", "write"} <= stages
+
+
+def test_two_actors_each_seeing_some_batches_in_any_order_finish(cluster, portrait_jpegs, tmp_path):
+    inputs = []
+    for k in range(6):  # distinct files, one per batch: the two actors take turns, out of the dataset's order
+        path = tmp_path / "in" / f"img{k}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
+        inputs.append(str(path))
+    opts = options()
+    result = run_on_ray("portrait", opts, build("portrait", opts), inputs, tmp_path / "out", cores=1, num_workers=2,
+                        items_per_batch=1)
+    assert (result.ok, result.failed) == (6, 0)
+    assert len({s.thread.split("/")[0] for s in result.session.spans}) == 2  # both actors worked

@@ -52,6 +52,7 @@ class Worker:
         self._cond = threading.Condition()
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._next = 0  # the next item number of this actor's feed
         self._thread = threading.Thread(target=self._serve, args=(executor, budget), name="sightspeed-actor",
                                         daemon=True)
         self._thread.start()
@@ -88,7 +89,10 @@ class Worker:
         from ..pipeline.item import Item
         from ..pipeline.run import image_row
 
-        indexes = [int(i) for i in batch["index"]]
+        # the executor hands items back in the order it numbered them (0, 1, 2, ...), and this actor sees only some
+        # of the run's batches, in any order: its own numbering, not the dataset's
+        indexes = list(range(self._next, self._next + len(batch["path"])))
+        self._next += len(indexes)
         for index, path, stem in zip(indexes, batch["path"], batch["stem"]):
             self._fed.put(Item(str(path), index, output_stem=str(stem)))
         rows = []

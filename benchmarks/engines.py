@@ -1,0 +1,99 @@
+"""Local engine vs the Ray engine on this machine: the same inputs, the same run, rounds alternating. Prints JSON.
+
+    python benchmarks/engines.py --rounds 3
+
+For each task (portrait on FHD photos, ocr on rendered pages): the local engine (pipelined, 2 cores), Ray with
+1 actor of 2 cores, and Ray with 2 actors of 1 core. Rates are images/s in the steady state: the rows after the
+first batch, over the time from that batch's last row to the last row (each engine's start-up, model loads included,
+is left out; both engines hand rows to ``on_item`` as they finish). Ray's overhead is the ratio to local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from sightspeed.cores import quiet_pools  # noqa: E402
+
+quiet_pools()
+
+import sightspeed  # noqa: E402
+from sightspeed.engines.ray import run_on_ray  # noqa: E402
+from sightspeed.host import describe  # noqa: E402
+from sightspeed.pipeline.executors import Pipelined  # noqa: E402
+from sightspeed.tasks import build  # noqa: E402
+
+FIRST = 4  # rows of the first batch (start-up) left out of the steady state
+
+
+def steady(times: list[float]) -> float:
+    """images/s from the arrival times of rows FIRST.. (the last of the first batch starts the clock)."""
+    times = sorted(times)
+    return (len(times) - FIRST) / (times[-1] - times[FIRST - 1])
+
+
+def options() -> dict:
+    return {"variant": "fast", "batch_size": 1, "max_pixels": 100_000_000}
+
+
+def one(task: str, engine: str, inputs: list[str], out: Path) -> float:
+    arrivals: list[float] = []
+
+    def on_item(row: dict) -> None:
+        arrivals.append(time.perf_counter())
+
+    opts = options()
+    if engine == "local":
+        result = sightspeed.run(build(task, opts), inputs, out, executor=Pipelined(), cores=2, on_item=on_item)
+    else:
+        actors, cores = (1, 2) if engine == "ray 1x2" else (2, 1)
+        result = run_on_ray(task, opts, build(task, opts), inputs, out, cores=cores, num_workers=actors,
+                            items_per_batch=FIRST, on_item=on_item)
+    assert result.failed == 0, result.rows[:2]
+    return steady(arrivals)
+
+
+def main() -> None:
+    import ray
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--photos", type=int, default=24)
+    parser.add_argument("--pages", type=int, default=16)
+    args = parser.parse_args()
+    from _images import fhd_portraits
+    from _pages import document_pages
+
+    tmp = Path(tempfile.mkdtemp(prefix="engines-"))
+    inputs = {"portrait": fhd_portraits(tmp / "photos", args.photos), "ocr": document_pages(tmp / "pages", args.pages)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    engines = ("local", "ray 1x2", "ray 2x1")
+    rates = {task: {e: [] for e in engines} for task in inputs}
+    for r in range(args.rounds):
+        for task, paths in inputs.items():
+            for engine in (engines if r % 2 == 0 else engines[::-1]):
+                rates[task][engine].append(one(task, engine, paths, tmp / f"{task}-{r}-{engine.replace(' ', '')}"))
+    report = {"benchmark": "engines", "cpu": describe()["cpu"]["model"], "cores": 2, "rounds": args.rounds,
+              "inputs": {t: len(p) for t, p in inputs.items()}, "ray": ray.__version__, "tasks": {}}
+    for task, by_engine in rates.items():
+        rows = {}
+        for engine, values in by_engine.items():
+            ratios = [v / b for v, b in zip(values, by_engine["local"])]
+            rows[engine] = {"images_per_s": {"min": round(min(values), 2), "median": round(statistics.median(values), 2),
+                                             "max": round(max(values), 2)},
+                            "vs_local": {"min": round(min(ratios), 2), "median": round(statistics.median(ratios), 2),
+                                         "max": round(max(ratios), 2)}}
+        report["tasks"][task] = rows
+    print(json.dumps(report, indent=2))
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
