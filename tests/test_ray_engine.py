@@ -24,11 +24,11 @@ import os, time
 from pathlib import Path
 from sightspeed import Pipeline, Stage
 
-def build(marker: str = ""):
+def build(marker: str = "", delay: float = 0.2):
     def work(item):
         with open(marker, "a") as f:
             f.write(f"{os.getpid()}\\n")
-        time.sleep(0.2)
+        time.sleep(delay)
         item.output = item.image[::2, ::2].copy()
     return Pipeline([Stage("work", work)])
 '''
@@ -183,3 +183,33 @@ def test_two_actors_each_seeing_some_batches_in_any_order_finish(cluster, portra
                         items_per_batch=1)
     assert (result.ok, result.failed) == (6, 0)
     assert len({s.thread.split("/")[0] for s in result.session.spans}) == 2  # both actors worked
+
+
+def test_a_killed_driver_is_finished_by_resume(portrait_jpegs, tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "slowpid.py").write_text(SLOW)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for k in range(10):
+        (inputs / f"img{k}.jpg").write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
+    out, marker = tmp_path / "out", tmp_path / "pids.txt"
+    cmd = [sys.executable, "-m", "sightspeed", "run", "slowpid:build", str(inputs), "-o", str(out), "--engine", "ray",
+           "--cores", "2", "--marker", str(marker), "--delay", "0.6"]
+    driver = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("img*.jpg"))) < 2:  # the actor has written outputs
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and what it started (its local Ray)
+    driver.wait()
+    # rows reach the driver in batches (Ray Data may hold them back): some, none, never all of them
+    manifest = out / "manifest.jsonl"
+    done_before = manifest.read_text().count("\n") if manifest.exists() else 0
+    assert done_before < 10 and not (out / "_SUCCESS").exists()
+    again = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(Path(r["input"]).name for r in rows) == sorted(f"img{k}.jpg" for k in range(10))
+    assert all(r["status"] == "ok" for r in rows) and (out / "_SUCCESS").is_file()
