@@ -21,7 +21,6 @@ import itertools
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -126,8 +125,8 @@ def _start_ray(ray: Any, address: str | None) -> None:
 
 
 def _init(ray: Any, address: str | None, logging: Any) -> None:
-    # the driver's folder on the workers' import path: a module:function found from here is found there
-    env = {"PYTHONPATH": os.pathsep.join([os.getcwd(), *[p for p in sys.path if p and os.path.isdir(p)][:1]])}
+    # the driver's folder on the workers' import path: a package module:function found from here is found there
+    env = {"PYTHONPATH": os.getcwd()}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
              ignore_reinit_error=True, logging_level=logging.WARNING)
 

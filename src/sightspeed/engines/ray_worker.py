@@ -9,11 +9,15 @@ driver can put every actor's spans on one timeline).
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import threading
 import time
+from dataclasses import astuple
 from typing import Any
+
+from ..profiling.session import Session, Span
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -45,7 +49,7 @@ class Worker:
                                                                       (settings.get("split") or {}).items()}))
         budget = CoreBudget.for_process(cores, False)
         budget.split = executor.plan(self.pipe, budget)
-        self.session = _Tapped(account=CpuAccount(cores=cores))
+        self.session = Tapped(account=CpuAccount(cores=cores))
         self.epoch = time.time() - time.perf_counter()  # perf_counter -> epoch seconds
         self._fed: queue.Queue = queue.Queue()
         self._done: dict[int, Any] = {}
@@ -114,42 +118,27 @@ class Worker:
 
     def _spans(self) -> str:
         """Every span recorded since the previous call, as JSON rows of Span fields on the epoch clock."""
-        import json
-        from dataclasses import astuple
-
         t0 = (self.session.t0 or 0.0) + self.epoch
         spans = self.session.drain()
         return json.dumps([[*astuple(s)[:2], s.start + t0, s.end + t0, *astuple(s)[4:]] for s in spans])
 
 
-def _tapped_class():
-    from ..profiling.session import Session, Span
+class Tapped(Session):
+    """A Session that keeps every span for the driver (:meth:`drain`) instead of a sample of its own."""
 
-    class Tapped(Session):
-        """A Session that keeps every span for the driver (:meth:`drain`) instead of a sample of its own."""
+    def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0, bytes_out: int = 0,
+               kind: str = "run", thread: str | None = None, cpu: float = 0.0, work: dict | None = None,
+               faults: int = 0, preempted: int = 0, saturation: float = 0.0) -> None:
+        span = Span(stage, f"actor {os.getpid()}/{thread or threading.current_thread().name}", start, end, items,
+                    bytes_in, bytes_out, kind, cpu, dict(work) if work else {}, faults, preempted, saturation)
+        with self._lock:
+            self.spans.append(span)
 
-        def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0,
-                   bytes_out: int = 0, kind: str = "run", thread: str | None = None, cpu: float = 0.0,
-                   work: dict | None = None, faults: int = 0, preempted: int = 0, saturation: float = 0.0) -> None:
-            span = Span(stage, f"actor {os.getpid()}/{thread or threading.current_thread().name}", start, end,
-                        items, bytes_in, bytes_out, kind, cpu, dict(work) if work else {}, faults, preempted,
-                        saturation)
-            with self._lock:
-                self.spans.append(span)
-
-        def drain(self) -> list:
-            with self._lock:
-                spans, self.spans = self.spans, []
-            return spans
-
-    return Tapped
-
-
-def _Tapped(**kwargs: Any) -> Any:  # noqa: N802 - a class, made on first use (profiling is imported lazily here)
-    return _tapped_class()(**kwargs)
+    def drain(self) -> list[Span]:
+        with self._lock:
+            spans, self.spans = self.spans, []
+        return spans
 
 
 def _json(row: dict) -> str:
-    import json
-
     return json.dumps(row, default=str)

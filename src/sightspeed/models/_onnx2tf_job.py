@@ -1,9 +1,9 @@
 """The conversion job that :mod:`sightspeed.models.convert` runs in a child process, in its own working folder:
 
-    python -m sightspeed.models._onnx2tf_job SOURCE.onnx WORK H W
+    python -m sightspeed.models._onnx2tf_job SOURCE.onnx WORK H W SAVED
 
-It writes ``WORK/saved`` (the NCHW-signature SavedModel) and ``WORK/report.json`` (shape, max abs difference from
-ONNX Runtime on the check input, versions)."""
+It writes SAVED (the NCHW-signature SavedModel, an existing empty folder) and ``WORK/report.json`` (shape, max abs
+difference from ONNX Runtime on the check input, versions)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def photos(h: int, w: int) -> list[np.ndarray]:
     return [cv2.resize(p, (w, h), interpolation=cv2.INTER_AREA) for p in found]
 
 
-def convert(source: Path, work: Path, h: int, w: int) -> dict:
+def convert(source: Path, work: Path, h: int, w: int, saved: Path) -> dict:
     import onnx2tf
     import onnxruntime as ort
     import tensorflow as tf
@@ -101,8 +101,8 @@ def convert(source: Path, work: Path, h: int, w: int) -> dict:
                     for k, i, t in zip(keys, inner_out, back)}
 
     module = Wrapped()
-    tf.saved_model.save(module, str(work / "saved"), signatures={"serving_default": module.serve})
-    reloaded = tf.saved_model.load(str(work / "saved")).signatures["serving_default"]
+    tf.saved_model.save(module, str(saved), signatures={"serving_default": module.serve})
+    reloaded = tf.saved_model.load(str(saved)).signatures["serving_default"]
     result = reloaded(tf.constant(x))
     diff = max(float(np.abs(result[k].numpy() - e).max()) for k, e in zip(keys, expected))
     return {"input": name, "shape": shape, "layout": "NCHW in (as the ONNX model); onnx2tf's NHWC graph inside",
@@ -112,8 +112,8 @@ def convert(source: Path, work: Path, h: int, w: int) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    source, work, h, w = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3])
-    record = convert(source, work, h, w)
+    source, work, h, w, saved = Path(argv[0]), Path(argv[1]), int(argv[2]), int(argv[3]), Path(argv[4])
+    record = convert(source, work, h, w, saved)
     (work / "report.json").write_text(json.dumps(record, indent=2))
 
 

@@ -65,31 +65,29 @@ def to_tensorflow(name_or_path: str, *, size: tuple[int, int] = (960, 960), quie
         raise MissingDependency(f"converting to TensorFlow needs {', '.join(absent)}: {INSTALL}")
     source = zoo.resolve(name_or_path, quiet=quiet)
     sha256 = zoo.sha256_of(source)
-    done = target(source, sha256, size)
-    if (done / "sightspeed.json").is_file():
-        return done
-    folder().mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder(), prefix=".convert-") as tmp:
+    return zoo.built_once(target(source, sha256, size), "sightspeed.json",
+                          lambda saved: _convert(source, saved, size, {"source": str(name_or_path),
+                                                                       "source_file": source.name,
+                                                                       "source_sha256": sha256}))
+
+
+def _convert(source: Path, saved: Path, size: tuple[int, int], record: dict) -> None:
+    """Run the job in a work folder of its own; the checked SavedModel and its record go into ``saved``."""
+    with tempfile.TemporaryDirectory(dir=saved.parent, prefix=".convert-") as tmp:
         work = Path(tmp)
         job = [sys.executable, "-m", "sightspeed.models._onnx2tf_job", str(source), str(work), str(size[0]),
-               str(size[1])]
+               str(size[1]), str(saved)]
         env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "2"}
         done_job = subprocess.run(job, cwd=work, env=env, capture_output=True, text=True)
         report = work / "report.json"
         if done_job.returncode != 0 or not report.is_file():
             tail = "\n".join((done_job.stderr or done_job.stdout).strip().splitlines()[-6:])
             raise ModelError(f"{source}: onnx2tf could not convert it (exit {done_job.returncode}):\n{tail}")
-        record = json.loads(report.read_text())
-        if record["max_abs_diff"] > TOLERANCE:
-            raise ModelError(f"{source}: the converted model differs from the ONNX original by up to "
-                             f"{record['max_abs_diff']:.3g} (more than {TOLERANCE}); not kept")
-        record.update(source=str(name_or_path), source_file=source.name, source_sha256=sha256)
-        saved = work / "saved"
-        (saved / "sightspeed.json").write_text(json.dumps(record, indent=2))
-        if done.exists():  # another conversion finished first: keep its result
-            return done
-        os.replace(saved, done)
-    return done
+        checked = json.loads(report.read_text())
+    if checked["max_abs_diff"] > TOLERANCE:
+        raise ModelError(f"{source}: the converted model differs from the ONNX original by up to "
+                         f"{checked['max_abs_diff']:.3g} (more than {TOLERANCE}); not kept")
+    (saved / "sightspeed.json").write_text(json.dumps({**checked, **record}, indent=2))
 
 
 def info(path: str | os.PathLike[str]) -> dict | None:

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,27 +90,13 @@ def source_digest(path: Path) -> str:
 def cached(source: Path, kind: str, params: Fusion, artifact: str, build: Callable[[Path], None]) -> Path:
     """``<cache>/fused/<stem>-<source sha>-<kind>-<params key>/<artifact>``, made by ``build(folder)`` into a
     temporary folder that is renamed into place (a concurrent or interrupted build never leaves half a model)."""
-    from .zoo import cache_dir
+    from .zoo import built_once, cache_dir
 
     source = Path(source)
     if not source.exists():
         raise ModelError(f"{source}: model file not found")
-    root = cache_dir() / "fused"
-    final = root / f"{source.stem}-{source_digest(source)[:16]}-{kind}-{params.key()}"
-    if (final / artifact).exists():
-        return final / artifact
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=root))
-    try:
-        build(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished the same model first: keep theirs
-            if not (final / artifact).exists():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return final / artifact
+    final = cache_dir() / "fused" / f"{source.stem}-{source_digest(source)[:16]}-{kind}-{params.key()}"
+    return built_once(final, artifact, build) / artifact
 
 
 def fuse_onnx(path: str | Path, *, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +88,26 @@ def cache_dir() -> Path:
 
 
 sha256_of = sha256_file  # the name the zoo's callers know
+
+
+def built_once(final: Path, done: str, build: Callable[[Path], None]) -> Path:
+    """``final`` (a folder of the cache), made once: ``build(folder)`` fills a temporary folder beside it that is
+    then renamed into place, so a concurrent or interrupted build never leaves half a model. ``final / done`` says
+    it is there; a build another process finished first is kept."""
+    if (final / done).exists():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=final.parent))
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process finished the same model first: keep theirs
+            if not (final / done).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def cached_path(entry: Entry) -> Path:
