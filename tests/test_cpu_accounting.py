@@ -67,7 +67,7 @@ def test_a_two_thread_model_stage_counts_its_pool_threads(chain, inputs, tmp_pat
     result = sightspeed.run(pipe, inputs, tmp_path / "o", executor=Serial(), cores=2)
     report = stats(result.session, "model")
     assert report.threads == 2
-    assert report.cpu_ratio >= 1.6, f"cpu/wall {report.cpu_ratio:.2f}: the intra-op pool thread was not counted"
+    assert report.cpu_ratio >= 1.4, f"cpu/wall {report.cpu_ratio:.2f}: the intra-op pool thread was not counted"
     assert report.bound == "compute"
     assert report.pct_sol == pytest.approx(report.work["flops"] / CEILINGS["flops_all"] / report.service_s)
 
@@ -91,7 +91,7 @@ def test_two_overlapping_two_thread_stages_are_oversubscribed(chain, tmp_path, t
     held = sightspeed.run(pipe, many, tmp_path / "held", executor=executor, cores=2)
     for name in "ab":
         report = stats(held.session, name)
-        assert report.bound == "compute" and report.cpu_ratio >= 1.6, (name, report.cpu_ratio, report.preempted)
+        assert report.bound == "compute" and report.cpu_ratio >= 1.4, (name, report.cpu_ratio, report.preempted)
 
 
 def test_page_faults_show_fresh_memory(inputs, tmp_path):

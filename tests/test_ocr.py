@@ -254,4 +254,6 @@ def test_profile_names_the_recogniser_compute_bound_from_its_counted_flops(pages
         assert r.work["flops"] == sum(s.work.get("flops", 0.0) for s in result.session.spans
                                       if s.stage == name and s.kind == "run") > 0
         assert r.pct_sol == pytest.approx(r.work["flops"] / ceiling / r.service_s)
-        assert r.cpu_ratio >= 0.8 * r.threads  # its pool threads' CPU is counted
+        # its pool threads' CPU is counted: the calling thread alone can never pass 1.0 (the bar is below
+        # 0.8 x threads because a shared machine lends the second core only part of the time)
+        assert r.cpu_ratio > (1.2 if r.threads > 1 else 0.5), (name, r.cpu_ratio, r.threads)
