@@ -213,3 +213,27 @@ def test_a_killed_driver_is_finished_by_resume(portrait_jpegs, tmp_path):
     rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert sorted(Path(r["input"]).name for r in rows) == sorted(f"img{k}.jpg" for k in range(10))
     assert all(r["status"] == "ok" for r in rows) and (out / "_SUCCESS").is_file()
+
+
+def test_a_long_run_sends_a_sample_of_spans_and_every_stages_totals(cluster, portrait_jpegs, tmp_path, monkeypatch):
+    """What a Ray run's actors send the driver is bounded (a sample of the spans, ``span_keep``), and the Session's
+    totals still count every span: each stage's calls equal the inputs, as a local run's do."""
+    (tmp_path / "slowpid.py").write_text(SLOW)
+    monkeypatch.chdir(tmp_path)
+    inputs = []
+    for k in range(40):
+        path = tmp_path / "in" / f"img{k}.jpg"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
+        inputs.append(str(path))
+    opts = {"marker": str(tmp_path / "pids.txt"), "delay": 0.0}
+    result = run_on_ray("slowpid:build", opts, build("slowpid:build", opts), inputs, tmp_path / "out", cores=2,
+                        items_per_batch=8, span_keep=0.25)
+    session = result.session
+    assert result.ok == 40
+    for stage in ("decode", "work", "write"):
+        assert session.totals[stage].calls == 40, stage
+    assert len(session.spans) < 0.5 * session.spans_seen  # about a quarter crossed over
+    assert session.counters["span_bytes"] > 0
+    rendered = session.stage_summary()
+    assert rendered["work"]["items"] == 40 and rendered["decode"]["median_ms_per_call"] > 0

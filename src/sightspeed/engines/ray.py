@@ -9,8 +9,9 @@ EXIF handling and bad-input reasons, and no read task needs a CPU of its own). `
 the pipeline once and runs sightspeed's executor inside, writing outputs into OUT (a path every node sees) with the
 local rules, and returns each input's manifest row and the spans it recorded. The driver writes the manifest (one
 writer, append-only, fsynced per batch), keeps one row per input (a batch Ray retried after an actor died comes
-back once more; the first row of an input wins, its outputs rewritten atomically by the retry), and records every
-span into one Session on its own clock, so ``report`` and ``profile`` read a Ray run as a local one.
+back once more; the first row of an input wins, its outputs rewritten atomically by the retry), and sums the
+actors' running totals (every span counted) and a uniform sample of their spans into one Session on its own clock,
+so ``report`` and ``profile`` read a Ray run as a local one, and what crosses over does not grow with the run.
 
 Videos run on the local engine: on this engine a video input is a row with that reason.
 """
@@ -33,7 +34,8 @@ from ..io.write import OutputNamer
 from ..pipeline.item import Item
 from ..pipeline.run import RunResult, _Sink, complete, default_fingerprint
 from ..pipeline.stage import Pipeline
-from ..profiling.session import Session, StageInfo
+from ..profiling.session import SPAN_LIMIT, Session, Span, StageInfo
+from ..profiling.totals import StageTotals
 
 VIDEO_REASON = "videos run on the local engine (--engine local); the ray engine takes images"
 
@@ -55,11 +57,13 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
                session: Session | None = None, limit: int | None = None, resume: bool = False,
                overwrite: bool = False, fingerprint: dict | None = None, keep_rows: bool = True,
                on_item: Callable[[dict], None] | None = None,
-               on_start: Callable[[int | None], None] | None = None) -> RunResult:
+               on_start: Callable[[int | None], None] | None = None,
+               span_keep: float | None = None) -> RunResult:
     """Run ``task`` (built with ``options``; ``pipeline`` is the driver's own build of it, for the fingerprint and
     the stage list) over ``inputs`` on Ray: ``num_workers`` actors of ``cores`` CPUs each (default 1 actor of every
-    core here). ``executor``: ``{"kind": "serial" | "pipelined", "workers", "batch_size", "split"}`` inside each
-    actor. ``address``: None starts (or joins) a local Ray; ``"auto"`` or ``ray://host:port`` a cluster."""
+    core here). ``span_keep``: the probability an actor sends a span for the timeline (default:
+    :func:`default_span_keep`; the totals count every span). ``executor``: ``{"kind": "serial" | "pipelined",
+    "workers", "batch_size", "split"}`` inside each actor. ``address``: None starts (or joins) a local Ray; ``"auto"`` or ``ray://host:port`` a cluster."""
     ray = require("ray", "ray")
     from ..cores import available
 
@@ -84,8 +88,9 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
             on_start(len(work) + result.images)
         if work:
             _start_ray(ray, address)
+            keep = span_keep if span_keep is not None else default_span_keep(len(work), len(session.stages))
             started = _execute(ray, task, options, work, out, executor, cores, num_workers, items_per_batch,
-                               session, sink)
+                               session, sink, keep)
             session.wall_s = time.time() - started
         outdir.finish({"ok": result.ok + result.resumed, "failed": result.failed})
     finally:
@@ -131,8 +136,27 @@ def _init(ray: Any, address: str | None, logging: Any) -> None:
              ignore_reinit_error=True, logging_level=logging.WARNING)
 
 
+def default_span_keep(inputs: int, stages: int, limit: int = SPAN_LIMIT) -> float:
+    """The probability with which an actor sends a span to the driver: about four times the Session's sample
+    (``limit`` spans) crosses over in all, whatever the number of inputs (a few spans per stage and input: the run
+    itself, waits for input and for a core); the totals count every span.
+
+    >>> default_span_keep(100, 5), round(default_span_keep(10_000_000, 5), 6)
+    (1.0, 0.000267)
+    """
+    return min(1.0, 4 * limit / max(1, inputs * stages * 3))
+
+
+def _merge(session: Session, sent: dict, shift: float) -> None:
+    """Add one actor batch's totals and sampled spans (epoch times moved by ``shift`` onto the session's clock)."""
+    totals = {k: StageTotals.from_dict(v) for k, v in sent["totals"].items()}
+    sample = [Span(stage, thread, start + shift, end + shift, *rest)
+              for stage, thread, start, end, *rest in sent["spans"]]
+    session.merge(totals, int(sent["seen"]), sample)
+
+
 def _execute(ray: Any, task: str, options: dict, work: list[dict], out: Path, executor: dict, cores: int,
-             num_workers: int, items_per_batch: int, session: Session, sink: _Sink) -> float:
+             num_workers: int, items_per_batch: int, session: Session, sink: _Sink, keep: float) -> float:
     """Run the dataset; write each row as it arrives; returns when it started (epoch seconds)."""
     from ray.data import ActorPoolStrategy
 
@@ -141,7 +165,7 @@ def _execute(ray: Any, task: str, options: dict, work: list[dict], out: Path, ex
     settings = {"task": _task_for_workers(task), "options": options, "out": str(out.resolve()), "cores": cores,
                 "executor": executor.get("kind"), "split": executor.get("split"),
                 "batch_size": executor.get("batch_size", 1), "workers": executor.get("workers"),
-                "max_pixels": options.get("max_pixels")}
+                "max_pixels": options.get("max_pixels"), "span_keep": keep}
     blocks = max(1, math.ceil(len(work) / items_per_batch))
     ds = ray.data.from_items(work, override_num_blocks=blocks)
     mapped = ds.map_batches(Worker, fn_constructor_kwargs={"settings": settings}, batch_size=items_per_batch,
@@ -152,10 +176,9 @@ def _execute(ray: Any, task: str, options: dict, work: list[dict], out: Path, ex
     for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
         handling = time.perf_counter()  # the driver's own cost per row (docs/scaling.md): counted, not guessed
         for text in batch["spans"]:
-            for span in json.loads(text) if text else []:
-                stage, thread, start, end, *rest = span
-                session.record(stage, start - started + t0, end - started + t0, *rest[:4], thread=thread,
-                               cpu=rest[4], work=rest[5], faults=rest[6], preempted=rest[7], saturation=rest[8])
+            if text:
+                session.count("span_bytes", len(text))
+                _merge(session, json.loads(text), t0 - started)
         for text in batch["row"]:
             row = json.loads(text)
             if row["input"] in seen:  # a batch retried after its actor died: one row per input

@@ -2,9 +2,9 @@
 on a long-lived feed, so models load once per actor (not per batch) and batches overlap in its stages.
 
 Each call takes a batch of ``{"index", "path", "stem"}`` rows and returns, per input, its manifest row (with the
-checksums of its outputs, written by the actor into OUT with the same atomic rules as a local run) and the spans
-the actor recorded since its previous call (``spans``: a Session's dict, its clock moved onto the epoch, so the
-driver can put every actor's spans on one timeline).
+checksums of its outputs, written by the actor into OUT with the same atomic rules as a local run) and what the
+actor recorded since its previous call (``spans``: the stages' running totals and a sample of the spans, on the
+epoch clock, so the driver puts every actor's spans on one timeline and sums every actor's totals).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import astuple
 from typing import Any
 
 from ..profiling.session import Session, Span
+from ..profiling.totals import StageTotals
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -49,7 +50,7 @@ class Worker:
                                                                       (settings.get("split") or {}).items()}))
         budget = CoreBudget.for_process(cores, False)
         budget.split = executor.plan(self.pipe, budget)
-        self.session = Tapped(account=CpuAccount(cores=cores))
+        self.session = Tapped(float(settings.get("span_keep", 1.0)), account=CpuAccount(cores=cores))
         self.epoch = time.time() - time.perf_counter()  # perf_counter -> epoch seconds
         self._fed: queue.Queue = queue.Queue()
         self._done: dict[int, Any] = {}
@@ -117,14 +118,19 @@ class Worker:
         return {"row": [_json(r) for r in rows], "spans": [self._spans()] + [""] * (len(rows) - 1)}
 
     def _spans(self) -> str:
-        """Every span recorded since the previous call, as JSON rows of Span fields on the epoch clock."""
-        t0 = (self.session.t0 or 0.0) + self.epoch
-        spans = self.session.drain()
-        return json.dumps([[*astuple(s)[:2], s.start + t0, s.end + t0, *astuple(s)[4:]] for s in spans])
+        return self.session.send((self.session.t0 or 0.0) + self.epoch)
 
 
 class Tapped(Session):
-    """A Session that keeps every span for the driver (:meth:`drain`) instead of a sample of its own."""
+    """A Session that streams to the driver (:meth:`drain`): running totals of every span since the last drain,
+    and each span kept for the driver's timeline with probability ``keep`` (the driver sets it so that a run of
+    any length sends a few times its sample's size: a uniform sample, in traffic that does not grow with the run).
+    """
+
+    def __init__(self, keep: float = 1.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.keep = keep
+        self._rng.seed(os.getpid())  # actors sample independently
 
     def record(self, stage: str, start: float, end: float, items: int = 0, bytes_in: int = 0, bytes_out: int = 0,
                kind: str = "run", thread: str | None = None, cpu: float = 0.0, work: dict | None = None,
@@ -132,12 +138,25 @@ class Tapped(Session):
         span = Span(stage, f"actor {os.getpid()}/{thread or threading.current_thread().name}", start, end, items,
                     bytes_in, bytes_out, kind, cpu, dict(work) if work else {}, faults, preempted, saturation)
         with self._lock:
-            self.spans.append(span)
+            self.totals.setdefault(stage, StageTotals()).add(span)
+            self.spans_seen += 1
+            if self.keep >= 1.0 or self._rng.random() < self.keep:
+                self.spans.append(span)
 
-    def drain(self) -> list[Span]:
+    def send(self, shift: float) -> str:
+        """:meth:`drain` as the JSON an actor returns: the totals, the count, and the kept spans as rows of Span
+        fields, their times moved by ``shift`` (the actor's clock onto the epoch)."""
+        totals, seen, spans = self.drain()
+        return json.dumps({"totals": {k: t.to_dict() for k, t in totals.items()}, "seen": seen,
+                           "spans": [[*astuple(s)[:2], s.start + shift, s.end + shift, *astuple(s)[4:]]
+                                     for s in spans]})
+
+    def drain(self) -> tuple[dict[str, StageTotals], int, list[Span]]:
+        """(totals, spans counted, spans kept) since the previous drain; starts afresh."""
         with self._lock:
-            spans, self.spans = self.spans, []
-        return spans
+            found = self.totals, self.spans_seen, self.spans
+            self.totals, self.spans_seen, self.spans = {}, 0, []
+        return found
 
 
 def _json(row: dict) -> str:

@@ -92,6 +92,7 @@ class Session:
     totals: dict[str, StageTotals] = field(default_factory=dict)  # stage -> running totals of every span
     span_limit: int = SPAN_LIMIT
     spans_seen: int = 0  # every span recorded; ``spans`` keeps a uniform sample of at most ``span_limit``
+    _offered: int = field(default=0, repr=False, compare=False)  # spans offered to the sample (the reservoir's n)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _rng: random.Random = field(default_factory=lambda: random.Random(0), repr=False, compare=False)
 
@@ -99,6 +100,7 @@ class Session:
         if self.spans and not self.totals:  # built from spans (by hand, or a /1 file): count them
             self.totals = totals_of(self.spans)
             self.spans_seen = max(self.spans_seen, len(self.spans))
+        self._offered = max(self._offered, self.spans_seen)  # a loaded session: as if each span seen was offered
 
     def now(self) -> float:
         """Seconds since the session started (the first call starts it)."""
@@ -132,12 +134,35 @@ class Session:
                 totals = self.totals[stage] = StageTotals()
             totals.add(span)
             self.spans_seen += 1
-            if len(self.spans) < self.span_limit:
-                self.spans.append(span)
-            else:  # reservoir sampling: every span so far equally likely to be kept
-                k = self._rng.randrange(self.spans_seen)
-                if k < self.span_limit:
-                    self.spans[k] = span
+            self._offer(span)
+
+    def _offer(self, span: Span) -> None:
+        """Reservoir sampling (under the lock): every span offered so far is equally likely to be kept."""
+        self._offered += 1
+        if len(self.spans) < self.span_limit:
+            self.spans.append(span)
+        else:
+            k = self._rng.randrange(self._offered)
+            if k < self.span_limit:
+                self.spans[k] = span
+
+    def merge(self, totals: dict[str, StageTotals], seen: int, sample: list[Span]) -> None:
+        """Add another recorder's running totals of ``seen`` spans and a uniform sample of them (each span kept
+        with the same probability): a Ray actor's, streamed per batch. The totals count every span; the sample only
+        feeds this session's bounded reservoir, so a run's summary is exact whatever fraction crossed over.
+
+        >>> a, b = Session(), Session()
+        >>> a.record("decode", 0.0, 0.5, items=1); a.record("decode", 0.5, 1.0, items=1)
+        >>> b.merge(a.totals, a.spans_seen, a.spans[:1])
+        >>> b.stage_summary()["decode"]["calls"], b.spans_seen, len(b.spans)
+        (2, 2, 1)
+        """
+        with self._lock:
+            for stage, found in totals.items():
+                self.totals.setdefault(stage, StageTotals()).merge(found)
+            self.spans_seen += seen
+            for span in sample:
+                self._offer(span)
 
     def count(self, name: str, value: float = 1) -> None:
         with self._lock:
