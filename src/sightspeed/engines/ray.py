@@ -155,6 +155,20 @@ def _merge(session: Session, sent: dict, shift: float) -> None:
     session.merge(totals, int(sent["seen"]), sample)
 
 
+def _pool(strategy: Any, size: int) -> tuple[Any, dict[str, Any]]:
+    """``size`` actors, each taking two batches at once (two calls in flight, on two threads): while the caller of
+    one waits for its batch to leave the actor's pipeline, the other's items already fill it. One call at a time
+    drains the pipeline at every batch end (measured: benchmarks/engines.py). Newer Rays run an actor's calls
+    concurrently only when asked to (``enable_true_multi_threading``); older ones do with ``max_concurrency``.
+    Returns the strategy and the actors' extra Ray options."""
+    import inspect
+
+    if "enable_true_multi_threading" in inspect.signature(strategy).parameters:
+        return strategy(size=size, max_concurrent_calls_per_actor=2, max_tasks_in_flight_per_actor=2,
+                        enable_true_multi_threading=True), {}
+    return strategy(size=size, max_tasks_in_flight_per_actor=2), {"max_concurrency": 2}
+
+
 def _execute(ray: Any, task: str, options: dict, work: list[dict], out: Path, executor: dict, cores: int,
              num_workers: int, items_per_batch: int, session: Session, sink: _Sink, keep: float) -> float:
     """Run the dataset; write each row as it arrives; returns when it started (epoch seconds)."""
@@ -168,8 +182,9 @@ def _execute(ray: Any, task: str, options: dict, work: list[dict], out: Path, ex
                 "max_pixels": options.get("max_pixels"), "span_keep": keep}
     blocks = max(1, math.ceil(len(work) / items_per_batch))
     ds = ray.data.from_items(work, override_num_blocks=blocks)
+    compute, actor_options = _pool(ActorPoolStrategy, num_workers)
     mapped = ds.map_batches(Worker, fn_constructor_kwargs={"settings": settings}, batch_size=items_per_batch,
-                            compute=ActorPoolStrategy(size=num_workers), num_cpus=cores, batch_format="numpy")
+                            compute=compute, num_cpus=cores, batch_format="numpy", **actor_options)
     started = time.time()
     t0 = session.now()  # the session's clock: epoch `started` is its t0 + this
     seen: set[str] = set()

@@ -58,6 +58,7 @@ class Worker:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._next = 0  # the next item number of this actor's feed
+        self._feeding = threading.Lock()
         self._thread = threading.Thread(target=self._serve, args=(executor, budget), name="sightspeed-actor",
                                         daemon=True)
         self._thread.start()
@@ -96,10 +97,11 @@ class Worker:
 
         # the executor hands items back in the order it numbered them (0, 1, 2, ...), and this actor sees only some
         # of the run's batches, in any order: its own numbering, not the dataset's
-        indexes = list(range(self._next, self._next + len(batch["path"])))
-        self._next += len(indexes)
-        for index, path, stem in zip(indexes, batch["path"], batch["stem"]):
-            self._fed.put(Item(str(path), index, output_stem=str(stem)))
+        with self._feeding:  # two calls at once (engines.ray._pool): each batch's items numbered and fed together
+            indexes = list(range(self._next, self._next + len(batch["path"])))
+            self._next += len(indexes)
+            for index, path, stem in zip(indexes, batch["path"], batch["stem"]):
+                self._fed.put(Item(str(path), index, output_stem=str(stem)))
         rows = []
         for index in indexes:
             with self._cond:
