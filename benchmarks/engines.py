@@ -30,12 +30,14 @@ from sightspeed.host import describe  # noqa: E402
 from sightspeed.pipeline.executors import Pipelined  # noqa: E402
 from sightspeed.tasks import build  # noqa: E402
 
+
 def options() -> dict:
     return {"variant": "fast", "batch_size": 1, "max_pixels": 100_000_000}
 
 
-def one(task: str, engine: str, inputs: list[str], out: Path) -> tuple[float, float]:
-    """(end-to-end, steady-state) images/s. Steady state: the inputs over the run's processing window, from the
+def one(task: str, engine: str, inputs: list[str], out: Path) -> tuple[float, float, float, float]:
+    """(end-to-end, steady-state) images/s, and for Ray the driver's ms per row and the span bytes per row
+    (what the actors sent it: totals and sampled spans). Steady state: the inputs over the run's processing window, from the
     first stage span's start to the last one's end on the Session's clock (the actors' start-up and model loads,
     Ray's scheduling before the first batch and the local build left out alike; gaps between batches count)."""
     opts = options()
@@ -48,7 +50,10 @@ def one(task: str, engine: str, inputs: list[str], out: Path) -> tuple[float, fl
     end_to_end = len(inputs) / (time.perf_counter() - started)
     assert result.failed == 0 and result.session.spans_seen == len(result.session.spans), result.rows[:2]
     work = [s for s in result.session.spans if s.kind == "run"]
-    return end_to_end, len(inputs) / (max(s.end for s in work) - min(s.start for s in work))
+    counters = result.session.counters
+    rows = counters.get("driver_rows") or 1
+    return (end_to_end, len(inputs) / (max(s.end for s in work) - min(s.start for s in work)),
+            1000 * counters.get("driver_s", 0.0) / rows, counters.get("span_bytes", 0.0) / rows)
 
 
 def spread(values: list[float]) -> dict:
@@ -86,6 +91,9 @@ def main() -> None:
                 mine = [v[k] for v in values]
                 ratios = [v[k] / b[k] for v, b in zip(values, by_engine["local"])]
                 row[kind] = {"images_per_s": spread(mine), "vs_local": spread(ratios)}
+            if engine != "local":
+                row["driver_ms_per_row"] = spread([v[2] for v in values])
+                row["span_bytes_per_row"] = spread([v[3] for v in values])
             rows[engine] = row
         report["tasks"][task] = rows
     print(json.dumps(report, indent=2))

@@ -53,7 +53,7 @@ def _task_for_workers(task: str) -> str:
 
 def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: list[str],
                out_dir: str | os.PathLike[str], *, executor: dict[str, Any] | None = None, cores: int | None = None,
-               num_workers: int = 1, address: str | None = None, items_per_batch: int = 4,
+               num_workers: int = 1, address: str | None = None, items_per_batch: int | None = None,
                session: Session | None = None, limit: int | None = None, resume: bool = False,
                overwrite: bool = False, fingerprint: dict | None = None, keep_rows: bool = True,
                on_item: Callable[[dict], None] | None = None,
@@ -61,9 +61,11 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
                span_keep: float | None = None) -> RunResult:
     """Run ``task`` (built with ``options``; ``pipeline`` is the driver's own build of it, for the fingerprint and
     the stage list) over ``inputs`` on Ray: ``num_workers`` actors of ``cores`` CPUs each (default 1 actor of every
-    core here). ``span_keep``: the probability an actor sends a span for the timeline (default:
-    :func:`default_span_keep`; the totals count every span). ``executor``: ``{"kind": "serial" | "pipelined",
-    "workers", "batch_size", "split"}`` inside each actor. ``address``: None starts (or joins) a local Ray; ``"auto"`` or ``ray://host:port`` a cluster."""
+    core here). ``executor``: ``{"kind": "serial" | "pipelined", "workers", "batch_size", "split"}`` inside each
+    actor. ``address``: None starts (or joins) a local Ray; ``"auto"`` or ``ray://host:port`` a cluster.
+    ``items_per_batch`` (default :func:`default_items_per_batch`) and ``span_keep`` (the probability an actor sends
+    a span for the timeline, default :func:`default_span_keep`; the totals count every span) shape what crosses
+    over to the driver."""
     ray = require("ray", "ray")
     from ..cores import available
 
@@ -87,6 +89,8 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
         if on_start:
             on_start(len(work) + result.images)
         if work:
+            items_per_batch = items_per_batch or default_items_per_batch(len(work), num_workers)
+            session.config["items_per_batch"] = items_per_batch
             _start_ray(ray, address)
             keep = span_keep if span_keep is not None else default_span_keep(len(work), len(session.stages))
             started = _execute(ray, task, options, work, out, executor, cores, num_workers, items_per_batch,
@@ -134,6 +138,17 @@ def _init(ray: Any, address: str | None, logging: Any) -> None:
     env = {"PYTHONPATH": os.getcwd()}
     ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
              ignore_reinit_error=True, logging_level=logging.WARNING)
+
+
+def default_items_per_batch(inputs: int, actors: int) -> int:
+    """Inputs per Ray batch: 4 on a short run (work spreads over the actors, and a retried batch redoes little),
+    up to 64 on a long one, where each batch's fixed costs (a Ray task, the actor's totals, one manifest fsync)
+    are spread over more inputs.
+
+    >>> default_items_per_batch(40, 1), default_items_per_batch(10_000, 2), default_items_per_batch(10_000_000, 8)
+    (4, 64, 64)
+    """
+    return max(4, min(64, inputs // (16 * max(1, actors))))
 
 
 def default_span_keep(inputs: int, stages: int, limit: int = SPAN_LIMIT) -> float:
