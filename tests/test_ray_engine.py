@@ -171,18 +171,23 @@ def test_the_command_line_runs_on_ray_and_the_report_reads_it(portrait_jpegs, tm
     assert {"decode", "segment", "write"} <= stages
 
 
-def test_two_actors_each_seeing_some_batches_in_any_order_finish(cluster, portrait_jpegs, tmp_path):
+def test_two_actors_each_seeing_some_batches_in_any_order_finish(cluster, portrait_jpegs, tmp_path, monkeypatch):
+    (tmp_path / "slowpid.py").write_text(SLOW)  # no models: the actors start in a second or two
+    monkeypatch.chdir(tmp_path)
     inputs = []
-    for k in range(6):  # distinct files, one per batch: the two actors take turns, out of the dataset's order
+    for k in range(12):  # distinct files, one per batch, ~0.4 s each: the second actor is up long before the end
         path = tmp_path / "in" / f"img{k}.jpg"
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
         inputs.append(str(path))
-    opts = options()
-    result = run_on_ray("portrait", opts, build("portrait", opts), inputs, tmp_path / "out", cores=1, num_workers=2,
-                        items_per_batch=1)
-    assert (result.ok, result.failed) == (6, 0)
-    assert len({s.thread.split("/")[0] for s in result.session.spans}) == 2  # both actors worked
+    opts = {"marker": str(tmp_path / "pids.txt"), "delay": 0.4}
+    result = run_on_ray("slowpid:build", opts, build("slowpid:build", opts), inputs, tmp_path / "out", cores=1,
+                        num_workers=2, items_per_batch=1)
+    assert (result.ok, result.failed) == (12, 0)
+    pids = (tmp_path / "pids.txt").read_text().split()
+    assert len(set(pids)) == 2, pids  # both actors worked, each on batches the other left: out of the dataset's order
+    rows = [json.loads(line) for line in (tmp_path / "out" / "manifest.jsonl").read_text().splitlines()]
+    assert sorted(r["input"] for r in rows) == sorted(inputs)
 
 
 def test_a_killed_driver_is_finished_by_resume(portrait_jpegs, tmp_path):
