@@ -53,6 +53,8 @@ MaxMpOpt = Annotated[float, typer.Option(min=0.000001, metavar="MP", help="Refus
 SplitOpt = Annotated[Optional[str], typer.Option(metavar="STAGE=WxT,...", help="Pipelined: workers x threads of "
                                                 "named stages, e.g. detect=1x2,recognize=2x1 (the others keep the "
                                                 "default 1 thread).")]
+StripOpt = Annotated[bool, typer.Option("--strip-metadata", help="Outputs carry none of the input's ICC colour "
+                                         "profile, EXIF (camera, time, GPS) and XMP (kept by default).")]
 OversubscribeOpt = Annotated[bool, typer.Option("--oversubscribe", help="Let the stages' threads add up to more "
                                                 "than --cores.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="TOML", help="A tuned.toml written by "
@@ -96,7 +98,7 @@ def runner_settings(runner) -> dict:  # noqa: ANN001 - a Serial or Pipelined exe
 
 def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch_size: int, workers: Optional[int],
              executor: ExecutorChoice, max_megapixels: float, split: Optional[str], debug: bool = False,
-             hint: bool = False):
+             hint: bool = False, strip_metadata: bool = False):
     """Build what `run` and `profile` both need: (pipeline, executor, pool, inputs, max_pixels). ``values``: TASK's
     own options, parsed (with ``inputs``) by cli_tasks.task_options before anything slow. Not one input found exits
     3 before the pipeline is built; an error building it exits 1 (2 for a usage error): ``debug`` shows the user's
@@ -123,7 +125,8 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
     runner = Pipelined(workers, batch_size, split=shares) if pipelined else Serial(batch_size=batch_size)
     # inf: no limit (an integer far above any image, never an OverflowError)
     max_pixels = int(max_megapixels * 1_000_000) if math.isfinite(max_megapixels) else 2**62
-    options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels, **values}
+    options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels,
+               "strip_metadata": strip_metadata, **values}
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -231,6 +234,7 @@ def run(
     executor: ExecutorOpt = ExecutorChoice.auto,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
+    strip_metadata: StripOpt = False,
     cores: CoresOpt = None,
     split: SplitOpt = None,
     oversubscribe: OversubscribeOpt = False,
@@ -264,14 +268,16 @@ def run(
     values, executor, split, batch_size, scope, tuned = _tuned(ctx, task, config, no_tuned, variant, values,
                                                                executor, split, batch_size)
     pipeline, runner, pool, inputs, max_pixels = _prepare(task, values, inputs, variant, batch_size, workers,
-                                                          executor, max_megapixels, split, debug, hint=True)
+                                                          executor, max_megapixels, split, debug, hint=True,
+                                                          strip_metadata=strip_metadata)
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     if tuned:
         session.config["tuned"] = tuned
     if engine == EngineChoice.ray:
         from .engines.ray import run_on_ray
 
-        options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels, **values}
+        options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels,
+                   "strip_metadata": strip_metadata, **values}
 
         def go(on_start, on_item):
             return run_on_ray(task, options, pipeline, inputs, out, executor=runner_settings(runner), cores=cores,
@@ -311,6 +317,7 @@ def profile(
     executor: ExecutorOpt = ExecutorChoice.auto,
     limit: LimitOpt = None,
     max_megapixels: MaxMpOpt = 100.0,
+    strip_metadata: StripOpt = False,
     cores: CoresOpt = None,
     split: SplitOpt = None,
     oversubscribe: OversubscribeOpt = False,
@@ -357,7 +364,8 @@ def profile(
         values, executor, split, batch_size, scope, tuned = _tuned(ctx, args[0], config, no_tuned, variant, values,
                                                                    executor, split, batch_size)
         pipeline, runner, pool, inputs, max_pixels = _prepare(args[0], values, inputs, variant, batch_size, workers,
-                                                              executor, max_megapixels, split)
+                                                              executor, max_megapixels, split,
+                                                              strip_metadata=strip_metadata)
         if tuned:
             session.config["tuned"] = tuned
         with scope:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..io.metadata import ImageMetadata
 
 
 @dataclass(eq=False)
@@ -18,7 +21,9 @@ class Item:
     seconds) and, when a stage raises, ``error``, ``failed_stage``, ``where`` (file:line that raised) and
     ``traceback``; later stages then skip the item. ``runner_stages`` names the stages whose work the runner does
     itself for this item (a video frame is read by the runner's video reader and written by its in-order video
-    writer), so the executor does not call them on it.
+    writer), so the executor does not call them on it. ``metadata`` is what the input's outputs carry of it (ICC
+    profile, EXIF, XMP: :mod:`sightspeed.io.metadata`), read by the decode stage from an image's bytes (None for a
+    video frame, or an input without any).
 
     >>> item = Item(source="a.jpg", index=0)
     >>> item.ok
@@ -39,6 +44,7 @@ class Item:
     traceback: str | None = None  # the formatted traceback of that error, bounded (pipeline/failure.py)
     notes: list[str] = field(default_factory=list)
     runner_stages: frozenset[str] = frozenset()
+    metadata: ImageMetadata | None = None
     # Set by the runner: a safe, unique output path stem inside the output folder (no suffix).
     output_stem: str | None = None
     # Buffers borrowed from a BufferPool, given back when the item leaves the pipeline.
@@ -65,4 +71,5 @@ class Item:
         """Drop the large arrays once the item is written, so finished items hold no pixels."""
         self.image = None
         self.output = None
+        self.metadata = None
         self.results = {k: v for k, v in self.results.items() if not isinstance(v, np.ndarray)}

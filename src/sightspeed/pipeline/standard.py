@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes, sniff
+from ..io.metadata import read_metadata
 from ..io.pool import BufferPool
-from ..io.write import encode_jpeg, encode_png, write_atomic
+from ..io.write import encode_image, write_atomic
 from ..profiling import counters
 from .item import Item
 from .stage import Stage
@@ -16,7 +19,8 @@ from .stage import Stage
 
 def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
                  min_size: tuple[int, int] | None = None) -> Stage:
-    """Read the item's file and decode it into ``item.image`` (video frames arrive decoded and pass through)."""
+    """Read the item's file and decode it into ``item.image``, and its ICC profile, EXIF and XMP into
+    ``item.metadata`` (video frames arrive decoded and pass through)."""
 
     def decode(item: Item) -> None:
         if item.image is not None:
@@ -29,8 +33,10 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
                 item.borrowed.append(buf)
                 return buf
         item.image = decode_image(data, item.source, max_pixels=max_pixels, min_size=min_size, allocate=allocate)
+        fmt = sniff(data)
+        item.metadata = read_metadata(data, fmt)  # a walk over the headers' segments: microseconds
         counters.add(disk_bytes=len(data), **({"jpeg_pixels": item.image.shape[0] * item.image.shape[1]}
-                                              if sniff(data) == "JPEG" else {}))
+                                              if fmt == "JPEG" else {}))
         item.meta["size"] = [int(item.image.shape[1]), int(item.image.shape[0])]
 
     return Stage("decode", decode)
@@ -61,22 +67,52 @@ def imread_stage(max_pixels: int = DEFAULT_MAX_PIXELS) -> Stage:
     return Stage("decode", decode)
 
 
-def write_stage(quality: int = 90, extras: Mapping[str, str] | None = None) -> Stage:
-    """Encode ``item.output`` as ``<stem>.jpg`` (atomically) and each ``item.results[key]`` named in ``extras``
-    as ``<stem><suffix>`` (``.png`` suffixes as PNG). Video frames are left to the runner's in-order video writer."""
-    extras = dict(extras or {})
+def write_stage(quality: int = 90, extras: Mapping[str, str] | None = None, *, suffix: str = ".jpg",
+                strip_metadata: bool = False) -> Stage:
+    """Encode ``item.output`` as ``<stem><suffix>`` (``.jpg``, or ``.png``: lossless), atomically, carrying the
+    input's ICC profile, EXIF and XMP (``item.metadata``) unless ``strip_metadata``; and each ``item.results[key]``
+    named in ``extras`` as ``<stem><extra suffix>`` (``.png`` suffixes as PNG), without metadata: an extra is data
+    the task made (a mask's values are coverage, not colours: a profile would have viewers colour-manage them), not
+    the photo. Video frames are left to the runner's in-order video writer.
 
-    def write(item: Item) -> None:
+    >>> write_stage(suffix=".png").fn.suffix
+    '.png'
+    """
+    if suffix not in (".jpg", ".png"):
+        raise ValueError(f"write_stage: suffix must be .jpg or .png, not {suffix!r}")
+    return Stage("write", ImageWriter(quality, dict(extras or {}), suffix, strip_metadata))
+
+
+@dataclass(frozen=True)
+class ImageWriter:
+    """The standard write stage's function (see :func:`write_stage`); a dataclass, so a run can turn its
+    ``strip_metadata`` on (:func:`stripped`) whoever built the stage."""
+
+    quality: int = 90
+    extras: Mapping[str, str] = field(default_factory=dict)
+    suffix: str = ".jpg"
+    strip_metadata: bool = False
+
+    def __call__(self, item: Item) -> None:
         if "video" in item.meta or item.output_stem is None:
             return
         if item.output is not None:
-            item.outputs.append(write_atomic(item.output_stem + ".jpg", encode_jpeg(item.output, quality)))
-            counters.add(jpeg_encode_pixels=item.output.shape[0] * item.output.shape[1])
-        for key, suffix in extras.items():
+            data, notes = encode_image(item.output, self.suffix, self.quality,
+                                       None if self.strip_metadata else item.metadata)
+            item.outputs.append(write_atomic(item.output_stem + self.suffix, data))
+            item.notes += notes
+            if self.suffix == ".jpg":
+                counters.add(jpeg_encode_pixels=item.output.shape[0] * item.output.shape[1])
+        for key, suffix in self.extras.items():
             value = item.results.get(key)
             if value is None:
                 continue
-            data = encode_png(value) if suffix.endswith(".png") else encode_jpeg(value, quality)
+            data, _ = encode_image(value, ".png" if suffix.endswith(".png") else ".jpg", self.quality)
             item.outputs.append(write_atomic(item.output_stem + suffix, data))
 
-    return Stage("write", write)
+
+def stripped(stages: Sequence[Stage]) -> list[Stage]:
+    """``stages`` with each standard write stage's ``strip_metadata`` on (``--strip-metadata``: outputs carry no
+    ICC profile, EXIF or XMP); other stages as they are."""
+    return [dataclasses.replace(s, fn=dataclasses.replace(s.fn, strip_metadata=True))
+            if isinstance(s.fn, ImageWriter) else s for s in stages]

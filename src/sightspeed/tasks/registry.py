@@ -25,8 +25,9 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 
 # Settings of the run, not of one task (the CLI's common options): a task gets those its options (or its function's
-# signature) name, and ignores the others; they are never an error.
-RUN_SETTINGS = ("variant", "max_pixels", "batch_size")
+# signature) name, and ignores the others; they are never an error. strip_metadata also goes into a user's
+# pipeline's info, where the run's standard write stage reads it (pipeline/run.py complete()).
+RUN_SETTINGS = ("variant", "max_pixels", "batch_size", "strip_metadata")
 
 
 def _options_class(task: str) -> type:
@@ -127,8 +128,8 @@ def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | N
     (its ``__cause__`` is what the code raised).
 
     ``options`` are keyword values for the task's options dataclass (or the user's function); one it does not take
-    is a ValueError, except the run settings (``variant``, ``max_pixels``, ``batch_size``), which a
-    task gets when it names them. A function that takes ``**kwargs`` gets every option.
+    is a ValueError, except the run settings (``variant``, ``max_pixels``, ``batch_size``, ``strip_metadata``),
+    which a task gets when it names them. A function that takes ``**kwargs`` gets every option.
 
     >>> build("nope")
     Traceback (most recent call last):
@@ -159,10 +160,13 @@ def build(task: str, options: dict[str, Any] | None = None, pool: BufferPool | N
     except Exception as exc:  # the user's code: named, with its own traceback kept as the cause
         raise UserCodeError(f"{task} raised {_described(exc)}") from exc
     try:
-        return Pipeline.of(result, name=task.partition(":")[2])
+        pipeline = Pipeline.of(result, name=task.partition(":")[2])
     except (TypeError, ValueError) as exc:
         raise SightspeedError(f"{task} must return a Pipeline or a list of Stages, "
                               f"got {type(result).__name__}") from exc
+    if options.get("strip_metadata"):
+        pipeline.info["strip_metadata"] = True
+    return pipeline
 
 
 def options_help(width: int = 0) -> str:
@@ -182,7 +186,7 @@ def options_help(width: int = 0) -> str:
             lines += textwrap.wrap(text, width, initial_indent=f"    {usage:<24}  ", subsequent_indent=" " * 30,
                                    break_on_hyphens=False)
     lines += textwrap.wrap("its keyword parameters: def build(strength: float = 1.0, invert: bool = False) takes "
-                           "--strength X and --invert (a True bool is --no-NAME); variant, max_pixels and "
-                           "batch_size come from the common options.", width,
+                           "--strength X and --invert (a True bool is --no-NAME); variant, max_pixels, "
+                           "batch_size and strip_metadata come from the common options.", width,
                            initial_indent="  module:function: ", subsequent_indent=" " * 4, break_on_hyphens=False)
     return "\n".join(lines) + "\n"

@@ -63,7 +63,7 @@ def stages(options, models, pool) -> list[Stage]:
 
     def write(item: Item) -> None:
         if "video" not in item.meta:
-            write_results(item, options.draw)
+            write_results(item, options.draw, options.strip_metadata)
 
     return [
         decode_stage(pool, max_pixels=options.max_pixels),

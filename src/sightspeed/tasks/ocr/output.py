@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ...io.write import encode_jpeg, write_atomic
+from ...io.write import encode_image, write_atomic
 from ...pipeline.item import Item
 
 
@@ -28,9 +28,13 @@ def drawn(item: Item) -> np.ndarray:
     return canvas
 
 
-def write_results(item: Item, draw: bool) -> None:
+def write_results(item: Item, draw: bool, strip_metadata: bool = False) -> None:
+    """The JSON, and with ``draw`` the page with its boxes as JPEG: the photo still, so it carries the input's ICC
+    profile, EXIF and XMP unless ``strip_metadata``."""
     if item.output_stem is None:
         return
     item.outputs.append(write_atomic(item.output_stem + ".json", result_json(item)))
     if draw:
-        item.outputs.append(write_atomic(item.output_stem + ".jpg", encode_jpeg(drawn(item))))
+        data, notes = encode_image(drawn(item), metadata=None if strip_metadata else item.metadata)
+        item.outputs.append(write_atomic(item.output_stem + ".jpg", data))
+        item.notes += notes

@@ -56,6 +56,7 @@ class OcrOptions:
     classifier: str = "ppocr-cls-v2"
     recognizer: str = "ppocr-rec-v4"
     max_pixels: int = DEFAULT_MAX_PIXELS
+    strip_metadata: bool = False  # --strip-metadata: the --draw JPEG carries no ICC profile, EXIF or XMP
 
 
 @dataclass
@@ -171,6 +172,7 @@ def build(options: OcrOptions | None = None, pool: BufferPool | None = None) -> 
     pipeline = Pipeline(steps, name=f"ocr-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "ocr", "variant": options.variant, "runtime": options.runtime,
                           "precision": options.precision, "draw": options.draw,
+                          "strip_metadata": options.strip_metadata,
                           "fuse_preprocess": options.fuse_preprocess,
                           # the f32 files (tune calibrates its int8 copies on what the pipeline feeds them)
                           "model_files": {k: str(resolve(n)) for k, n in zip(MODELS, (

@@ -47,6 +47,9 @@ class PortraitOptions:
     fuse_preprocess: bool = option(False, "feed the face detector the uint8 image, its normalisation in its graph "
                                    "(OpenVINO IR made once into the cache; needs the openvino extra)")
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header (decompression bombs)
+    # --strip-metadata: the output JPEG carries no ICC profile, EXIF or XMP (the runner turns it on in the standard
+    # write stage: pipeline/run.py complete()); the mask PNG never carries any (data, not a photo)
+    strip_metadata: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
                           "background": options.background, "save_mask": options.save_mask,
                           "fuse_preprocess": options.fuse_preprocess,
-                          "quality": options.quality,
+                          "quality": options.quality, "strip_metadata": options.strip_metadata,
                           "model_files": {"detector": str(resolve(options.detector)),
                                           "segmenter": str(resolve(options.segmenter))}})
     return pipeline
