@@ -14,7 +14,7 @@ from pathlib import Path
 from ..cores import CoreBudget, opencv_threads
 from ..errors import InputError
 from ..io import sources as sources_mod
-from ..io import video
+from ..io import video, video_write
 from ..io.pool import BufferPool
 from ..io.outdir import OutDir, check_inputs
 from ..io.write import OutputNamer
@@ -25,7 +25,7 @@ from .executors import Pipelined, Serial
 from .failure import reason, where_and_traceback
 from .item import Item
 from .stage import Pipeline
-from .standard import decode_stage, write_stage
+from .standard import decode_stage, stripped, write_stage
 
 
 @dataclass
@@ -57,8 +57,12 @@ class RunResult:
         return self.frames / self.session.wall_s if self.session.wall_s else 0.0
 
 
-def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int | None = None) -> Pipeline:
-    """Add the standard decode / write stages a pipeline lacks."""
+def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int | None = None,
+             strip_metadata: bool = False) -> Pipeline:
+    """Add the standard decode / write stages a pipeline lacks. With ``strip_metadata``, or when the pipeline's
+    info says ``strip_metadata`` (a task's run setting), its standard write stage carries no ICC profile, EXIF or
+    XMP; the choice goes into the info (the session's config, the fingerprint a resume must match)."""
+    strip = bool(strip_metadata or pipeline.info.get("strip_metadata"))
     names = {s.name for s in pipeline.stages}
     stages = list(pipeline.stages)
     if "decode" not in names:
@@ -66,8 +70,8 @@ def complete(pipeline: Pipeline, pool: BufferPool | None = None, max_pixels: int
         stages.insert(0, decode_stage(pool, **kwargs))
     if "write" not in names:
         stages.append(write_stage())
-    return Pipeline(stages, name=pipeline.name, close_hooks=pipeline.close_hooks, info=pipeline.info,
-                    setup=pipeline.setup)
+    return Pipeline(stripped(stages) if strip else stages, name=pipeline.name, close_hooks=pipeline.close_hooks,
+                    info={**pipeline.info, "strip_metadata": strip}, setup=pipeline.setup)
 
 
 def run(
@@ -82,6 +86,7 @@ def run(
     session: Session | None = None,
     pool: BufferPool | None = None,
     max_pixels: int | None = None,
+    strip_metadata: bool = False,
     cores: int | None = None,
     oversubscribe: bool = False,
     resume: bool = False,
@@ -92,6 +97,8 @@ def run(
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
     A pipeline without its own ``decode`` / ``write`` stage gets the standard ones (``max_pixels`` applies there).
+    Image outputs of the standard write stage carry the input's ICC profile, EXIF (orientation 1) and XMP, unless
+    ``strip_metadata`` (:mod:`sightspeed.io.metadata`).
 
     ``cores`` is the run's core budget (default: every core this process may use); the executor splits it into
     ``workers x threads`` per stage and no more threads work at once unless ``oversubscribe``. The split is in
@@ -123,7 +130,7 @@ def run(
     out = Path(out_dir)
     check_inputs(inputs, out)
     pool = pool or BufferPool()
-    pipe = complete(pipeline, pool, max_pixels)
+    pipe = complete(pipeline, pool, max_pixels, strip_metadata)
     outdir = OutDir(out, fingerprint or default_fingerprint(pipe), resume=resume, overwrite=overwrite)
     budget = CoreBudget.for_process(cores, oversubscribe)
     budget.split = executor.plan(pipe, budget)
@@ -141,7 +148,7 @@ def run(
             sources_mod.iter_sources(inputs, skip=out), limit))), name="count-inputs", daemon=True).start()
     namer = OutputNamer(out)
     result = RunResult(session, manifest=str(out / "manifest.jsonl"), resumed=len(outdir.done))
-    sink = _Sink(result, pool, on_item, outdir, keep_rows)
+    sink = _Sink(result, pool, on_item, outdir, keep_rows, video_threads=budget.split["write"].threads)
     own_account = session.enabled and session.account is None and session.cpu_clock is time.thread_time
     if own_account:  # every thread's CPU, pool threads included, charged to the stages
         session.account = CpuAccount(cores=budget.cores)
@@ -158,7 +165,7 @@ def run(
 
     try:
         with opencv_threads(min(s.threads for s in budget.split.values())):
-            items = _items(srcs, namer, session, set(outdir.done))
+            items = _items(srcs, namer, session, set(outdir.done), budget.split["decode"].threads)
             clock["prepare"] = time.perf_counter()
             for item in executor.run(pipe, items, session, budget, on_ready=ready):
                 sink.take(item)
@@ -203,9 +210,11 @@ class _counted:
 
 
 def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Session,
-           done: set[str] = frozenset()) -> Iterator[Item]:
+           done: set[str] = frozenset(), threads: int = 1) -> Iterator[Item]:
     """Items in order, numbered 0.. ; a video becomes one item per frame, read here (a ``decode`` span and the
-    frame's decode time) and written by the sink, so the executor passes over its decode and write stages.
+    frame's decode time; the decoder gets ``threads``) and written by the sink, so the executor passes over its
+    decode and write stages. A frame's meta has its timestamp (``pts``, ``duration``) and the ``reader`` (the
+    video's time base, rotation and decode errors, for the writer and the row).
     Sources in ``done`` (finished by the run being resumed) keep their output names but are not yielded."""
     index = 0
     for src in srcs:
@@ -220,8 +229,8 @@ def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Sess
             yield item
             continue
         try:
-            info = video.probe(src.path)
-            frames = video.frames(src.path)
+            reader = video.VideoReader(src.path, threads)
+            info, frames = reader.info, iter(reader)
             k = 0
             while True:
                 t, cpu0 = session.now(), session.begin_cpu("decode")
@@ -229,10 +238,11 @@ def _items(srcs: Iterator[sources_mod.Source], namer: OutputNamer, session: Sess
                 took, cost = session.now(), session.end_cpu(cpu0)
                 if frame is None:
                     break
-                session.record("decode", t, took, items=1, bytes_out=frame.nbytes, **cost)
-                yield Item(f"{src.path}#{k}", index, image=frame, output_stem=stem, times={"decode": took - t},
-                           runner_stages=VIDEO_BY_RUNNER,
-                           meta={"video": src.path, "frame": k, "fps": info.fps, "expected": info.frames})
+                session.record("decode", t, took, items=1, bytes_out=frame.image.nbytes, **cost)
+                yield Item(f"{src.path}#{k}", index, image=frame.image, output_stem=stem,
+                           times={"decode": took - t}, runner_stages=VIDEO_BY_RUNNER,
+                           meta={"video": src.path, "frame": k, "fps": info.fps, "expected": info.frames,
+                                 "pts": frame.pts, "duration": frame.duration, "reader": reader})
                 index += 1
                 k += 1
             if k == 0:
@@ -267,13 +277,26 @@ def image_row(item: Item) -> dict:
     return row
 
 
+def _video_writer(v: dict, frame, threads: int) -> video_write.VideoWriter:
+    """The writer of a video's output, made at its first frame (the processed frame's size): the input's time base
+    (its frames' timestamps are kept), audio and colour tags; what it encodes with goes into the row."""
+    h, w = frame.shape[:2]
+    info = v["reader"].info if v["reader"] is not None else None
+    writer = video_write.VideoWriter(v["stem"] + ".mp4", (w, h), fps=v["fps"] or 25.0,
+                                     time_base=info.time_base if info else None, source=v["path"], threads=threads)
+    # the rotation the input asked for was applied to the pixels: the output is upright and has none
+    v.update(size=[w, h], codec=writer.encoder.describe(), audio=writer.audio, rotation=info.rotation if info else 0)
+    return writer
+
+
 class _Sink:
     """Runs on the caller's thread, in input order: video frames to their writer, rows to the manifest."""
 
     def __init__(self, result: RunResult, pool: BufferPool, on_item: Callable[[dict], None] | None,
-                 outdir: OutDir, keep_rows: bool = True) -> None:
+                 outdir: OutDir, keep_rows: bool = True, video_threads: int = 1) -> None:
         self.result, self.pool, self.on_item, self.outdir = result, pool, on_item, outdir
         self.keep_rows = keep_rows
+        self.video_threads = video_threads  # the video encoder's share of the budget (the write stage's)
         self._video: dict | None = None
 
     def take(self, item: Item) -> None:
@@ -300,7 +323,8 @@ class _Sink:
             self.finish_video()
             v = self._video = {"path": path, "stem": item.output_stem, "writer": None, "frames": 0, "seen": 0,
                                "error": None, "stage": None, "where": None, "traceback": None, "times": {},
-                               "notes": {}, "fps": item.meta.get("fps"), "expected": item.meta.get("expected", 0)}
+                               "notes": {}, "fps": item.meta.get("fps"), "expected": item.meta.get("expected", 0),
+                               "reader": item.meta.get("reader")}
         if "frame" in item.meta:  # a frame (not the row of a video that could not be opened)
             v["seen"] += 1
             self.result.frames += 1
@@ -315,15 +339,15 @@ class _Sink:
                               else item.error)
                 v["stage"], v["where"], v["traceback"] = item.failed_stage, item.where, item.traceback
             return
+        if v["error"] is not None:  # the output is abandoned (finish_video removes it): encode no more of it
+            return
         frame = item.output if item.output is not None else item.image
         session = self.result.session
         t, cpu0 = session.now(), session.begin_cpu("write")
         try:
             if v["writer"] is None:
-                h, w = frame.shape[:2]
-                v["writer"] = video.VideoWriter(v["stem"] + ".mp4", item.meta.get("fps", 25.0), (w, h))
-                v["size"] = [w, h]
-            v["writer"].write(frame)
+                v["writer"] = _video_writer(v, frame, self.video_threads)
+            v["writer"].write(frame, item.meta.get("pts"), item.meta.get("duration", 0))
         except Exception as exc:
             if v["error"] is None:
                 v["error"], v["stage"] = reason(exc), "write"
@@ -347,14 +371,14 @@ class _Sink:
                 v["writer"].abort()
         status = "ok" if v["error"] is None else "error"
         expected = v["expected"]
-        if status == "ok" and expected > 0 and v["frames"] < 0.99 * expected:  # cut short or corrupt: never "ok"
-            status, v["error"] = "partial", (f"decoded {v['frames']} of the {expected} frames the container "
-                                             "declares (cut short or corrupt); the output has those frames")
-            v["stage"] = "decode"
+        short = v["reader"].shortfall(v["frames"]) if v["reader"] is not None else None
+        if status == "ok" and short:  # cut short or corrupt: never "ok"
+            status, v["error"], v["stage"] = "partial", short, "decode"
         seen = v["seen"]
         row = {"input": v["path"], "status": status, "reason": v["error"], "stage": v["stage"],
                "outputs": outputs, "size": v.get("size"), "frames": v["frames"], "expected_frames": expected,
                "fps": round(v["fps"], 3) if v["fps"] else None,
+               **{k: v[k] for k in ("codec", "audio", "rotation") if k in v},
                "times_ms": {k: round(t * 1000, 3) for k, t in v["times"].items()},
                # each stage's time per frame: what a frame costs, whatever the video's length
                "ms_per_frame": {k: round(t * 1000 / seen, 3) for k, t in v["times"].items()} if seen else {}}
