@@ -242,3 +242,29 @@ def test_a_long_run_sends_a_sample_of_spans_and_every_stages_totals(cluster, por
     assert session.counters["span_bytes"] > 0
     rendered = session.stage_summary()
     assert rendered["work"]["items"] == 40 and rendered["decode"]["median_ms_per_call"] > 0
+
+
+def test_a_video_runs_whole_on_an_actor_with_the_local_engines_bytes(cluster, photos, tmp_path):
+    """A video is one dataset row: one actor reads its frames, runs them through its executor and writes them with
+    the local engine's writer (audio copied, timestamps and orientation kept), so the output is the local run's,
+    byte for byte; images beside it run as usual."""
+    import cv2
+    from test_video import audio_packets, frame_times, make_clip
+
+    person = cv2.resize(photos[0], (240, 320))
+    (tmp_path / "in").mkdir()
+    clip = make_clip(tmp_path / "in" / "phone.mp4", [person.copy() for _ in range(12)], rotation=90)
+    photo = tmp_path / "in" / "still.jpg"
+    photo.write_bytes(cv2.imencode(".jpg", photos[1])[1].tobytes())
+    local, on_ray = engines("portrait", options(), [str(tmp_path / "in")], tmp_path)
+    assert (on_ray.ok, on_ray.failed) == (local.ok, local.failed) == (2, 0)
+    assert on_ray.frames == local.frames == 12
+    rows_local, rows_ray = by_name(local, tmp_path / "local"), by_name(on_ray, tmp_path / "ray")
+    for name in ("phone.mp4", "still.jpg"):
+        keep = lambda r: {k: v for k, v in r.items() if k not in ("times_ms", "ms_per_frame", "outputs")}  # noqa: E731
+        assert keep(rows_ray[name]) == keep(rows_local[name]), name
+        (a,), (b,) = rows_local[name]["outputs"], rows_ray[name]["outputs"]
+        assert Path(a).read_bytes() == Path(b).read_bytes(), name
+    out = rows_ray["phone.mp4"]["outputs"][0]
+    assert audio_packets(out) == audio_packets(clip) and frame_times(out) == frame_times(clip)
+    assert rows_ray["phone.mp4"]["rotation"] == 90

@@ -13,7 +13,8 @@ back once more; the first row of an input wins, its outputs rewritten atomically
 actors' running totals (every span counted) and a uniform sample of their spans into one Session on its own clock,
 so ``report`` and ``profile`` read a Ray run as a local one, and what crosses over does not grow with the run.
 
-Videos run on the local engine: on this engine a video input is a row with that reason.
+A video runs whole on one actor (its frames in order through the actor's executor, written by the local engine's
+video writer: audio, timestamps and orientation kept); many videos spread over the actors.
 """
 
 from __future__ import annotations
@@ -36,8 +37,6 @@ from ..pipeline.run import RunResult, _Sink, complete, default_fingerprint
 from ..pipeline.stage import Pipeline
 from ..profiling.session import SPAN_LIMIT, Session, Span, StageInfo
 from ..profiling.totals import StageTotals
-
-VIDEO_REASON = "videos run on the local engine (--engine local); the ray engine takes images"
 
 
 def _task_for_workers(task: str) -> str:
@@ -100,7 +99,7 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
     finally:
         pipeline.close()
         outdir.close()
-    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images, "frames": 0})
+    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images, "frames": result.frames})
     return result
 
 
@@ -112,12 +111,12 @@ def _list(inputs: list[str], out: Path, outdir: OutDir, sink: _Sink, limit: int 
         stem = namer.stem(src.relative)
         if src.path in outdir.done:
             continue
-        if src.problem is not None or src.kind != "image":
+        if src.problem is not None:
             item = Item(src.path, len(work), output_stem=stem)
-            item.fail("input", src.problem or VIDEO_REASON)
+            item.fail("input", src.problem)
             sink.take(item)
             continue
-        work.append({"index": len(work), "path": src.path, "stem": stem})
+        work.append({"index": len(work), "path": src.path, "stem": stem, "kind": src.kind})
     return work
 
 

@@ -21,6 +21,7 @@ from ..profiling.session import Session, Span
 from ..profiling.totals import StageTotals
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+VIDEO_WINDOW = 8  # a video's frames in the actor's pipeline at once: its stages overlap, its memory stays bounded
 
 
 class Worker:
@@ -58,6 +59,8 @@ class Worker:
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._next = 0  # the next item number of this actor's feed
+        self.threads = {name: share.threads for name, share in budget.split.items()}
+        self.captured = Captured(self.out)
         self._feeding = threading.Lock()
         self._thread = threading.Thread(target=self._serve, args=(executor, budget), name="sightspeed-actor",
                                         daemon=True)
@@ -91,33 +94,61 @@ class Worker:
                 self._cond.notify_all()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        from ..io.write import written
         from ..pipeline.item import Item
         from ..pipeline.run import image_row
 
+        kinds = batch["kind"] if "kind" in batch else ["image"] * len(batch["path"])
+        images = [(str(p), str(s)) for p, s, k in zip(batch["path"], batch["stem"], kinds) if k != "video"]
+        videos = [(str(p), str(s)) for p, s, k in zip(batch["path"], batch["stem"], kinds) if k == "video"]
         # the executor hands items back in the order it numbered them (0, 1, 2, ...), and this actor sees only some
         # of the run's batches, in any order: its own numbering, not the dataset's
         with self._feeding:  # two calls at once (engines.ray._pool): each batch's items numbered and fed together
-            indexes = list(range(self._next, self._next + len(batch["path"])))
+            indexes = list(range(self._next, self._next + len(images)))
             self._next += len(indexes)
-            for index, path, stem in zip(indexes, batch["path"], batch["stem"]):
-                self._fed.put(Item(str(path), index, output_stem=str(stem)))
-        rows = []
+            for index, (path, stem) in zip(indexes, images):
+                self._fed.put(Item(path, index, output_stem=stem))
+        rows = [self._video(path, stem) for path, stem in videos]
         for index in indexes:
-            with self._cond:
-                while index not in self._done and self._error is None:
-                    self._cond.wait()
-                if self._error is not None:
-                    raise self._error
-                item = self._done.pop(index)
+            item = self._wait(index)
             row = image_row(item)
             if row["status"] == "ok":
-                row["checksums"] = {os.path.relpath(o, self.out): list(written(o)) for o in row["outputs"]}
+                row["checksums"] = self.captured.checksums(row["outputs"])
             for buf in item.borrowed:
                 self.pool.give(buf)
             item.release()
             rows.append(row)
         return {"row": [_json(r) for r in rows], "spans": [self._spans()] + [""] * (len(rows) - 1)}
+
+    def _wait(self, index: int) -> Any:
+        with self._cond:
+            while index not in self._done and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise self._error
+            return self._done.pop(index)
+
+    def _video(self, path: str, stem: str) -> dict:
+        """One video, whole, on this actor, as the local engine runs it: its frames read here (``_items``), fed to
+        the executor at most ``VIDEO_WINDOW`` ahead of the one being written, and written in order by a local
+        ``_Sink`` (audio, timestamps, orientation kept), which hands back the video's row."""
+        from ..io.sources import Source
+        from ..pipeline.run import RunResult, _items, _Sink
+
+        sink = _Sink(RunResult(self.session), self.pool, None, self.captured, video_threads=self.threads["write"])
+        pending: list[int] = []
+        with self._feeding:  # the video's frames, numbered in a row (another call's batch waits to be fed)
+            frames = _items(iter([Source(path, path, "video")]), _Named(stem), self.session,
+                            threads=self.threads["decode"])
+            for item in frames:
+                item.index, self._next = self._next, self._next + 1
+                self._fed.put(item)
+                pending.append(item.index)
+                if len(pending) > VIDEO_WINDOW:
+                    sink.take(self._wait(pending.pop(0)))
+        for index in pending:
+            sink.take(self._wait(index))
+        sink.finish_video()
+        return self.captured.rows.pop()
 
     def _spans(self) -> str:
         return self.session.send((self.session.t0 or 0.0) + self.epoch)
@@ -159,6 +190,34 @@ class Tapped(Session):
             found = self.totals, self.spans_seen, self.spans
             self.totals, self.spans_seen, self.spans = {}, 0, []
         return found
+
+
+class Captured:
+    """Where an actor's video sink writes its row (the driver owns OUT's manifest), and the checksums every row of
+    this actor carries, named relative to OUT as a local run's are."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.rows: list[dict] = []
+        self.manifest = self  # the sink writes rows to ``outdir.manifest``
+
+    def write(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def checksums(self, outputs: list[str]) -> dict[str, list]:
+        from ..io.write import written
+
+        return {os.path.relpath(o, self.root): list(written(o)) for o in outputs}
+
+
+class _Named:
+    """The output namer of an actor's video: the driver named it already."""
+
+    def __init__(self, stem: str) -> None:
+        self._stem = stem
+
+    def stem(self, relative: str) -> str:
+        return self._stem
 
 
 def _json(row: dict) -> str:

@@ -313,8 +313,11 @@ class _Sink:
         item.release()
 
     def take_row(self, row: dict) -> None:
-        """An image's row finished elsewhere (another engine's worker): counted and written like the rest."""
-        self.result.images += 1
+        """A row finished elsewhere (another engine's worker): counted and written like the rest."""
+        if "frames" in row:  # a video's
+            self.result.frames += row["frames"]
+        else:
+            self.result.images += 1
         self._row(row)
 
     def _video_frame(self, path: str, item: Item) -> None:
