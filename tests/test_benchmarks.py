@@ -94,3 +94,20 @@ def test_fusion_benchmark_prints_its_json():
         ratio = model["fused_over_host"]
         assert ratio["min"] == ratio["median"] == ratio["max"]
         assert ratio["median"] == pytest.approx(ms["fused"]["median"] / ms["host"]["median"], rel=0.02, abs=2e-3)
+
+
+def test_edges_benchmark_prints_its_json():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "edges.py"), "--rounds", "1"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    errors = report["error_levels"]
+    assert {"soft", "refined", "upsampled, no filter", "grey guide"} <= set(errors)
+    for measure, reduction in report["refined_error_reduction_pct"].items():  # the one the docs quote
+        assert reduction == pytest.approx(100 * (1 - errors["refined"][measure] / errors["soft"][measure]), abs=0.01)
+    cost = report["cost"]
+    assert cost["picked"] in cost["ms_per_image"] and set(cost["pipeline_ms_per_image"]) == {"soft", "refined"}
+    for spread in (*cost["ms_per_image"].values(), *cost["pipeline_ms_per_image"].values()):
+        assert spread["min"] <= spread["median"] <= spread["max"]
+    share = 100 * cost["ms_per_image"][cost["picked"]]["median"] / cost["pipeline_ms_per_image"]["refined"]["median"]
+    assert cost["refine_pct_of_refined_pipeline"] == pytest.approx(share, abs=0.01)

@@ -139,3 +139,10 @@ def test_feather_mask_on_arbitrary_sizes(h, w, size, sigma):
     for backend in _backends("feather_mask"):
         _clean(lambda: kernels.feather_mask(prob, size, sigma, backend=backend))
 
+
+
+@FUZZ
+@given(u8_images, u8_images, st.integers(-2, 60), st.integers(-1, 9), st.one_of(st.floats(-1, 1), floats))
+def test_refine_mask_on_arbitrary_shapes(mask, guide, radius, subsample, eps):
+    for backend in _backends("refine_mask"):
+        _clean(lambda: kernels.refine_mask(mask, guide, radius, eps=eps, subsample=subsample, backend=backend))

@@ -33,10 +33,12 @@ def outputs(row):
 @pytest.fixture(scope="module")
 def variants(portrait_jpegs, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("variants")
-    return {
+    return {  # the default edges (refined), and soft
         "reference": run_task(portrait_jpegs, tmp / "ref", variant="reference"),
         "fast": run_task(portrait_jpegs, tmp / "fast", sightspeed.Pipelined(workers=2), variant="fast"),
         "fast_noroi": run_task(portrait_jpegs, tmp / "noroi", variant="fast", roi=False),
+        "reference_soft": run_task(portrait_jpegs, tmp / "ref_soft", variant="reference", edges="soft"),
+        "fast_soft": run_task(portrait_jpegs, tmp / "fast_soft", variant="fast", edges="soft"),
     }
 
 
@@ -63,14 +65,15 @@ def test_anchors_and_faces_on_real_photos(photos):
         assert box_iou(boxes[0], ref_box) >= 0.97 and abs(scores[0] - ref_score) < 0.02, (boxes[0], ref_box)
 
 
-def test_fast_matches_reference(variants, portrait_jpegs):
+@pytest.mark.parametrize("edges", ["", "_soft"])
+def test_fast_matches_reference(variants, portrait_jpegs, edges):
     """Mask IoU >= 0.99 and output mean |diff| <= 2 levels on every image; a failure lists every image's numbers."""
     from skimage.metrics import structural_similarity
 
     rows, bad = [], []
     for path in portrait_jpegs:
-        ref_img, ref_mask = outputs(variants["reference"][path])
-        fast_img, fast_mask = outputs(variants["fast"][path])
+        ref_img, ref_mask = outputs(variants["reference" + edges][path])
+        fast_img, fast_mask = outputs(variants["fast" + edges][path])
         assert ref_img.shape == fast_img.shape == read_image(path).shape
         m_iou = iou(ref_mask, fast_mask)
         diff = float(np.abs(ref_img - fast_img).mean())
@@ -107,7 +110,8 @@ def test_fast_variant_runs_on_the_kernel_ops(portrait_jpegs, tmp_path, monkeypat
     called = calls_to_kernel_ops(monkeypatch)
     result = sightspeed.run(pipeline, portrait_jpegs[:1], tmp_path, executor=sightspeed.Serial(), pool=pool)
     assert result.failed == 0
-    assert {"letterbox", "preprocess", "weighted_nms", "feather_mask", "composite"} <= set(called), called
+    wanted = {"letterbox", "preprocess", "weighted_nms", "feather_mask", "refine_mask", "composite"}
+    assert wanted <= set(called), called
     assert called.count("preprocess") == 2  # the detector's and the segmenter's inputs
 
 

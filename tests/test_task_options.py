@@ -87,7 +87,7 @@ def test_shipped_tasks_declare_their_user_facing_options():
     from sightspeed.tasks.portrait import PortraitOptions
 
     assert [o.flag for o in options_of("portrait")] == ["--no-roi", "--background", "--save-mask", "--quality",
-                                                        "--fuse-preprocess"]
+                                                        "--fuse-preprocess", "--edges"]
     assert [o.flag for o in options_of("ocr")] == ["--runtime", "--precision", "--rec-batch", "--draw",
                                                    "--fuse-preprocess"]
     for cls in (PortraitOptions, OcrOptions):  # run settings and model files are fields, never task options

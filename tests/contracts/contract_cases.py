@@ -110,6 +110,27 @@ def feather_mask(rng):
         yield Case((prob, size, sigma), dict(out=np.zeros((size[1] + 3, size[0] + 5), np.uint8)[2:-1, 1:-4]))
 
 
+def soft_disc(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 disc whose edge ramps over ~8 pixels, with noise: an upsampled segmentation mask."""
+    y, x = np.mgrid[0:h, 0:w]
+    inside = min(h, w) / 3 - np.hypot(x - w / 2, y - h / 2)
+    return np.clip(inside * 32 + 128 + rng.normal(0, 4, (h, w)), 0, 255).astype(np.uint8)
+
+
+def refine_mask(rng):
+    # sizes that do and do not divide by subsample, a subsample larger than the mask, a radius wider than it
+    for (h, w), radius, subsample, eps in [((40, 60), 3, 1, 1e-4), ((120, 160), 8, 4, 1e-4), ((121, 163), 10, 4, 1e-3),
+                                           ((1064, 1257), 10, 4, 1e-4), ((7, 5), 4, 8, 1e-2), ((1, 1), 1, 1, 1e-4),
+                                           ((3, 40), 30, 2, 1e-5)]:
+        mask, guide = soft_disc(h, w, rng), image(rng, h, w)
+        yield Case((mask, guide, radius), dict(eps=eps, subsample=subsample))
+        yield Case((strided(mask, rng), strided(guide, rng), radius), dict(eps=eps, subsample=subsample))
+    frame = image(rng, 300, 400)  # the guide a ROI of the frame (pixels contiguous, rows not), as the task passes it
+    yield Case((soft_disc(240, 320, rng), frame[37:277, 11:331], 6), dict(subsample=2))
+    yield Case((soft_disc(50, 70, rng), image(rng, 50, 70), 5), dict(subsample=3,
+                                                                       out=np.zeros((53, 75), np.uint8)[2:-1, 1:-4]))
+
+
 def random_boxes(rng, n: int) -> tuple[np.ndarray, np.ndarray]:
     xy = rng.uniform(0, 200, (n, 2))
     wh = rng.uniform(5, 60, (n, 2))
@@ -159,4 +180,4 @@ def box_scores(rng):
 
 CASES = {name: fn for name, fn in globals().items() if callable(fn) and name in {
     "preprocess", "letterbox", "crop_resize", "composite", "feather_mask", "nms", "weighted_nms", "db_bitmap",
-    "box_scores"}}
+    "box_scores", "refine_mask"}}

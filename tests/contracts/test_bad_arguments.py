@@ -62,6 +62,18 @@ BAD = {
         ((np.zeros((2, 50, 50), np.float32),), {}, "prob"),
     ],
     "box_scores": [((np.zeros((50, 50), np.float32), np.zeros((3, 2), np.float32)), {}, "boxes")],
+    "refine_mask": [
+        ((np.zeros((8, 8), np.float32), img(8, 8), 2), {}, "mask"),
+        ((img(8, 8, 0), img(8, 8, 0), 2), {}, "guide"),
+        ((img(8, 8, 0), img(8, 8, 4), 2), {}, "guide"),
+        ((img(8, 8, 0), img(8, 9), 2), {}, "guide"),
+        ((img(8, 8, 0), img(8, 8), 0), {}, "radius"),
+        ((img(8, 8, 0), img(8, 8), 2.5), {}, "radius"),
+        ((img(8, 8, 0), img(8, 8), 2), dict(subsample=0), "subsample"),
+        ((img(8, 8, 0), img(8, 8), 2), dict(eps=0.0), "eps"),
+        ((img(8, 8, 0), img(8, 8), 2), dict(eps=float("nan")), "eps"),
+        ((img(8, 8, 0), img(8, 8), 2), dict(out=img(4, 4, 0)), "out"),
+    ],
 }
 
 

@@ -49,6 +49,29 @@ def test_composite_in_place_equals_out_of_place(backend):
     np.testing.assert_array_equal(frame, want)
 
 
+@pytest.mark.parametrize("backend", backends_of("refine_mask"))
+@SETTINGS
+@given(h=st.integers(1, 40), w=st.integers(1, 40), value=st.integers(0, 255), radius=st.integers(1, 12),
+       subsample=st.integers(1, 5), seed=st.integers(0, 2**16))
+def test_refine_keeps_a_constant_mask_constant(backend, h, w, value, radius, subsample, seed):
+    """Whatever the guide: a mask with no edge gets none (cov(I, p) is 0, so a = 0 and b = p)."""
+    guide = np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out = kernels.refine_mask(np.full((h, w), value, np.uint8), guide, radius, subsample=subsample, backend=backend)
+    assert (out == value).all()
+
+
+@pytest.mark.parametrize("backend", backends_of("refine_mask"))
+def test_refine_in_place_equals_out_of_place(backend):
+    """The portrait task refines the upsampled mask in place (out=mask)."""
+    rng = np.random.default_rng(4)
+    guide = rng.integers(0, 256, (45, 61, 3), dtype=np.uint8)
+    mask = np.clip(np.arange(61) * 6 - 100, 0, 255).astype(np.uint8)[None].repeat(45, 0)
+    want = kernels.refine_mask(mask, guide, 6, subsample=3, backend=backend)
+    got = kernels.refine_mask(mask, guide, 6, subsample=3, out=mask, backend=backend)
+    assert got is mask
+    np.testing.assert_array_equal(mask, want)
+
+
 boxes_strategy = st.integers(0, 60).flatmap(lambda n: st.tuples(
     st.lists(st.tuples(st.floats(0, 100), st.floats(0, 100), st.floats(1, 40), st.floats(1, 40)),
              min_size=n, max_size=n),

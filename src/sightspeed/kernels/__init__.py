@@ -28,6 +28,7 @@ from .feather import feather_mask as feather_mask
 from .nms import nms as nms
 from .nms import weighted_nms as weighted_nms
 from .preprocess import preprocess as preprocess
+from .refine import refine_mask as refine_mask
 from .resize import Letterbox as Letterbox
 from .resize import crop_resize as crop_resize
 from .resize import letterbox as letterbox

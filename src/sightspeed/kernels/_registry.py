@@ -203,4 +203,4 @@ def save_picks(picks: dict[str, str]) -> str:
 
 def _load_ops() -> None:
     # The op modules register themselves on import; importing them is cheap (no backend library loads).
-    from . import composite, db, feather, nms, preprocess, resize  # noqa: F401
+    from . import composite, db, feather, nms, preprocess, refine, resize  # noqa: F401

@@ -60,6 +60,10 @@ def cases(size: tuple[int, int] = (1920, 1080)) -> dict[str, BenchCase]:
     det = rng.random((768, 1024)).astype(np.float32) ** 3
     nms_boxes, nms_scores = _boxes(rng, 2000, w, h)
     quads = np.stack([crops[:, [0, 1]], crops[:, [2, 1]], crops[:, [2, 3]], crops[:, [0, 3]]], 1) * 1024 / w
+    # refine_mask: the portrait task's call on a person ROI two thirds of the frame wide (tasks/portrait/geometry.py)
+    rw, rh = w * 2 // 3, h
+    roi_px = max(rw, rh) / 256  # the segmenter's pixel, in frame pixels
+    refine_args = (mask[:rh, :rw], frame[:rh, w - rw:], max(1, round(2 * roi_px)))
     crop_bytes = int(((crops[:, 2] - crops[:, 0]) * (crops[:, 3] - crops[:, 1])).sum() * 3) + 32 * 64 * 128 * 3
     return {
         "preprocess": BenchCase(Case((frame, (640, 640)), dict(imagenet, out=blob)), frame.nbytes + blob.nbytes,
@@ -70,6 +74,8 @@ def cases(size: tuple[int, int] = (1920, 1080)) -> dict[str, BenchCase]:
         "composite": BenchCase(Case((fg, bg, mask), dict(out=bg)), fg.nbytes * 3 + mask.nbytes,
                                f"{w}x{h} fg/bg by a mask, in place into bg"),
         "feather_mask": BenchCase(Case((prob, size, 4.0), {}), prob.nbytes + w * h, f"256x256 float -> {w}x{h} uint8"),
+        "refine_mask": BenchCase(Case(refine_args, dict(subsample=max(1, int(roi_px)))), rw * rh * 5,
+                                 f"{rw}x{rh} mask guided by a ROI of the frame"),
         "nms": BenchCase(Case((nms_boxes, nms_scores), dict(iou_threshold=0.5)), nms_boxes.nbytes, "2000 boxes"),
         "weighted_nms": BenchCase(Case((nms_boxes[:500], nms_scores[:500]), dict(iou_threshold=0.3)),
                                   nms_boxes[:500].nbytes, "500 boxes"),

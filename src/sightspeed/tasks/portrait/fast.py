@@ -1,9 +1,10 @@
 """The fast variant: simplejpeg into reused buffers, uint8 math, background blurred at 1/4 resolution, mask
-feathered at model resolution, composite only inside the ROI, written in place into the background frame.
+upsampled and refined by the frame's edges (or feathered at model resolution: ``--edges soft``), composite only
+inside the ROI, written in place into the background frame.
 
 Pre/post-processing goes through the kernel ops that tests/contracts hold to their references: ``letterbox``,
-``preprocess`` and ``weighted_nms`` (detect, :mod:`.blazeface`), ``preprocess`` and ``feather_mask`` (segment),
-``composite``."""
+``preprocess`` and ``weighted_nms`` (detect, :mod:`.blazeface`), ``preprocess``, ``feather_mask`` and
+``refine_mask`` (segment), ``composite``."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from ...pipeline.stage import Stage
 from ...profiling import counters
 from ...pipeline.standard import decode_stage, write_stage
 from .detect import detect_stage
-from .geometry import blur_ksize, cover_crop, feather_sigma
+from .geometry import blur_ksize, cover_crop, feather_sigma, refine_settings
+from .published import REFINE_EPS
 from .published import SEGMENTER_INPUT as SEG
 
 
@@ -45,6 +47,9 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
     kernels.composite.warmup(example=_composite_example)  # a JIT compile (or cache load) here, not in the first frame
     kernels.preprocess.warmup(example=lambda: ((np.zeros((8, 8, 3), np.uint8), (SEG, SEG)), dict(layout="nhwc")))
     kernels.feather_mask.warmup(example=lambda: ((np.zeros((8, 8), np.float32), (16, 12), (1.0, 2.0)), {}))
+    if options.edges == "refined":
+        kernels.refine_mask.warmup(example=lambda: ((np.zeros((12, 16), np.uint8), np.zeros((12, 16, 3), np.uint8), 2),
+                                                    dict(subsample=2)))
 
     covers: dict[tuple[int, int], np.ndarray] = {}  # frame size -> the background picture cropped and scaled to it
 
@@ -71,6 +76,12 @@ def stages(options, background, models, pool: BufferPool) -> list[Stage]:
         x = kernels.preprocess(item.image[y0:y1, x0:x1], (SEG, SEG), layout="nhwc", out=tensor())
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
         counters.add(flops=models.segmenter_flops)
+        if options.edges == "refined":  # upsampled only, then softened along the frame's own edges
+            radius, subsample = refine_settings(rw, rh)
+            mask = kernels.feather_mask(prob, (rw, rh), 0.0)
+            item.results["roi_mask"] = kernels.refine_mask(mask, item.image[y0:y1, x0:x1], radius, REFINE_EPS,
+                                                           subsample, out=mask)
+            return
         sigma = feather_sigma(rw, rh)  # feather at model resolution: the same blur, measured in ROI pixels
         item.results["roi_mask"] = kernels.feather_mask(prob, (rw, rh), (sigma * SEG / rw, sigma * SEG / rh))
 

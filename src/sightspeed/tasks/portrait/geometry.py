@@ -1,11 +1,11 @@
-"""Person ROI from face boxes, the sizes (blur kernel, feather) that scale with the image, and the part of a
-background picture that covers a frame (fast variant; the constants are in :mod:`.published`)."""
+"""Person ROI from face boxes, the sizes (blur kernel, feather, edge filter) that scale with the image, and the part
+of a background picture that covers a frame (fast variant; the constants are in :mod:`.published`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .published import ABOVE, BELOW, BLUR_KSIZE_AT_1920, FEATHER_FRACTION, SIDE
+from .published import ABOVE, BELOW, BLUR_KSIZE_AT_1920, FEATHER_FRACTION, REFINE_RADIUS, SEGMENTER_INPUT, SIDE
 
 
 def person_roi(faces: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -59,3 +59,14 @@ def blur_ksize(width: int, height: int) -> int:
 def feather_sigma(roi_w: int, roi_h: int) -> float:
     """Gaussian sigma (pixels at ROI size) that softens the mask edge: 1% of the ROI's larger side."""
     return max(1.0, FEATHER_FRACTION * max(roi_w, roi_h))
+
+
+def refine_settings(roi_w: int, roi_h: int) -> tuple[int, int]:
+    """(radius, subsample) in ROI pixels for ``refine_mask``: REFINE_RADIUS segmenter pixels, and a coarse grid of
+    one segmenter pixel (its 256 pixels stretched over the ROI's larger side).
+
+    >>> refine_settings(1256, 1064), refine_settings(200, 150)
+    ((10, 4), (2, 1))
+    """
+    model_px = max(roi_w, roi_h) / SEGMENTER_INPUT
+    return max(1, round(REFINE_RADIUS * model_px)), max(1, int(model_px))

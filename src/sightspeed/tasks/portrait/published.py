@@ -26,8 +26,15 @@ SEGMENTER_INPUT = 256
 SIDE, ABOVE, BELOW = 1.6, 0.8, 4.0
 # The background blur: a 55-px Gaussian on a 1920-px frame, scaled with the frame's larger side.
 BLUR_KSIZE_AT_1920 = 55
-# The mask's edge is softened by a Gaussian of sigma = 1% of the ROI's larger side (at least 1 px).
+# The mask's edge is softened by a Gaussian of sigma = 1% of the ROI's larger side (at least 1 px) (--edges soft).
 FEATHER_FRACTION = 0.01
+# --edges refined: the mask upsampled without the feather, then a guided filter (colour guide: the frame) with
+# windows of REFINE_RADIUS segmenter pixels (where the mask's edge is uncertain), eps REFINE_EPS (about the JPEG
+# noise's variance in [0, 1] units: edges weaker than ~2.5 levels are smoothed over), its coefficients computed on
+# a grid of one segmenter pixel (the mask holds nothing finer). Chosen on benchmarks/edges.py's composites;
+# docs/edges.md shows how the error moves with them.
+REFINE_RADIUS = 2
+REFINE_EPS = 1e-4
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,9 @@
 """The reference variant: the plain way this task is usually first written, and the oracle the fast variant is
 tested against. Per image: cv2.imread; BlazeFace on the whole frame (cv2.resize, numpy decoding and MediaPipe's
-weighted NMS written out); the selfie segmenter on the head-and-shoulders ROI; the mask upsampled then feathered at
-full resolution in float64; a full-resolution GaussianBlur background (or a picture scaled to cover the frame,
-then centre-cropped); float blending over the whole frame; cv2.imwrite.
+weighted NMS written out); the selfie segmenter on the head-and-shoulders ROI; the mask upsampled, then refined by
+a guided filter written out in float64 (``--edges soft``: feathered at full resolution instead); a full-resolution
+GaussianBlur background (or a picture scaled to cover the frame, then centre-cropped); float blending over the
+whole frame; cv2.imwrite.
 
 It shares nothing with the fast variant but the model files and the published constants (:mod:`.published`): no
 kernel op, no fast helper, so a bug in those shows up as a difference from this.
@@ -18,8 +19,8 @@ from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from ...pipeline.standard import imread_stage
 from ...profiling import counters
-from .published import (ABOVE, BELOW, BLUR_KSIZE_AT_1920, DETECTOR_INPUT, FEATHER_FRACTION, NMS_IOU,
-                        SCORE_THRESHOLD, SEGMENTER_INPUT, SIDE, anchors)
+from .published import (ABOVE, BELOW, BLUR_KSIZE_AT_1920, DETECTOR_INPUT, FEATHER_FRACTION, NMS_IOU, REFINE_EPS,
+                        REFINE_RADIUS, SCORE_THRESHOLD, SEGMENTER_INPUT, SIDE, anchors)
 
 
 def find_faces(detector, image: np.ndarray) -> list[tuple[float, list[float]]]:
@@ -99,6 +100,41 @@ def head_and_shoulders(faces: list[tuple[float, list[float]]], w: int, h: int) -
     return x0, y0, x1, y1
 
 
+def guided_filter(mask: np.ndarray, crop: np.ndarray) -> np.ndarray:
+    """``mask`` (float, [0, 1], the ROI's size) made to follow the edges of ``crop`` (the ROI of the frame): He et
+    al.'s guided filter with a colour guide, its coefficients on a grid of one segmenter pixel (He and Sun's fast
+    guided filter), written out: float64, window sums by cv2.boxFilter, one np.linalg.solve per coarse pixel."""
+    import cv2
+
+    h, w = mask.shape
+    model_px = max(h, w) / SEGMENTER_INPUT
+    step = max(1, min(int(model_px), h, w))
+    r = max(1, round(max(1, round(REFINE_RADIUS * model_px)) / step))
+    hs, ws = h // step, w // step  # whole blocks; the few rows and columns past them take the last block's values
+    guide = cv2.resize(crop[:hs * step, :ws * step].astype(np.float64) / 255.0, (ws, hs), interpolation=cv2.INTER_AREA)
+    p = cv2.resize(mask[:hs * step, :ws * step], (ws, hs), interpolation=cv2.INTER_AREA)
+    window = (2 * r + 1, 2 * r + 1)
+    count = cv2.boxFilter(np.ones((hs, ws)), -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT)
+
+    def mean(x: np.ndarray) -> np.ndarray:  # over each window, clipped at the borders
+        sums = cv2.boxFilter(x, -1, window, normalize=False, borderType=cv2.BORDER_CONSTANT).reshape(x.shape)
+        return sums / (count if x.ndim == 2 else count[..., None])
+
+    mean_i, mean_p = mean(guide), mean(p)
+    cov_ip = mean(guide * p[..., None]) - mean_i * mean_p[..., None]
+    var_i = np.empty((hs, ws, 3, 3))
+    for i in range(3):
+        for j in range(3):
+            var_i[..., i, j] = mean(guide[..., i] * guide[..., j]) - mean_i[..., i] * mean_i[..., j]
+    a = np.linalg.solve(var_i + REFINE_EPS * np.eye(3), cov_ip[..., None])[..., 0]
+    b = mean_p - (a * mean_i).sum(axis=-1)
+    up_a = cv2.resize(mean(a), (ws * step, hs * step), interpolation=cv2.INTER_LINEAR)
+    up_b = cv2.resize(mean(b), (ws * step, hs * step), interpolation=cv2.INTER_LINEAR)
+    edge = ((0, h - hs * step), (0, w - ws * step))
+    up_a, up_b = np.pad(up_a, edge + ((0, 0),), mode="edge"), np.pad(up_b, edge, mode="edge")
+    return np.clip((up_a * crop / 255.0).sum(axis=-1) + up_b, 0.0, 1.0)
+
+
 def cover(picture: np.ndarray, w: int, h: int) -> np.ndarray:
     """The picture scaled to cover a w x h frame (keeping its aspect), then centre-cropped to it."""
     import cv2
@@ -137,8 +173,11 @@ def stages(options, background, models, pool) -> list[Stage]:
         prob = models.segmenter.get().run(x)[0][0, :, :, 0]
         counters.add(flops=models.segmenter_flops)
         roi_mask = cv2.resize(prob, (x1 - x0, y1 - y0)).astype(np.float64)
-        sigma = max(1.0, FEATHER_FRACTION * max(x1 - x0, y1 - y0))
-        roi_mask = cv2.GaussianBlur(roi_mask, (0, 0), sigma)
+        if options.edges == "refined":
+            roi_mask = guided_filter(roi_mask, crop)
+        else:
+            sigma = max(1.0, FEATHER_FRACTION * max(x1 - x0, y1 - y0))
+            roi_mask = cv2.GaussianBlur(roi_mask, (0, 0), sigma)
         mask = np.zeros((h, w), np.float64)
         mask[y0:y1, x0:x1] = np.clip(roi_mask, 0.0, 1.0)
         item.results["mask_f64"] = mask

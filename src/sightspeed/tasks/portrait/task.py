@@ -22,8 +22,10 @@ from ..options import option
 # (tune/space.py): the ROI switch (off segments the whole frame), the detector's preprocessing fused into its graph,
 # and the kernel ops' backends. The models are .tflite files run by LiteRT at f32: no other tier or runtime takes them
 # (the fused detector is OpenVINO IR made from the .tflite).
+# --edges is not a switch: soft and refined are different pictures (benchmarks/edges.py measures how different), and
+# tune keeps what the user sees, choosing only among ways of computing the same output.
 TUNING = {"switches": {"roi": (True, False), "fuse_preprocess": (False, True)},
-          "ops": ("preprocess", "feather_mask", "composite", "letterbox"), "save_mask": True}
+          "ops": ("preprocess", "feather_mask", "refine_mask", "composite", "letterbox"), "save_mask": True}
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class PortraitOptions:
     # custom Convolution2DTransposeBias op), and no ONNX copy of it ships; the segmenter's input stays on the host.
     fuse_preprocess: bool = option(False, "feed the face detector the uint8 image, its normalisation in its graph "
                                    "(OpenVINO IR made once into the cache; needs the openvino extra)")
+    edges: str = option("refined", "the mask's edge: refined follows the photo's own edges (a guided filter), soft "
+                        "is the plain feathered mask (fringes of the old background with color: and image:)",
+                        choices=("soft", "refined"))
     max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused from their header (decompression bombs)
     # --strip-metadata: the output JPEG carries no ICC profile, EXIF or XMP (the runner turns it on in the standard
     # write stage: pipeline/run.py complete()); the mask PNG never carries any (data, not a photo)
@@ -143,7 +148,7 @@ def build(options: PortraitOptions | None = None, pool: BufferPool | None = None
     pipeline = Pipeline(steps, name=f"portrait-{options.variant}", setup=startup.steps)
     pipeline.info.update({"task": "portrait", "variant": options.variant, "roi": options.roi,
                           "background": options.background, "save_mask": options.save_mask,
-                          "fuse_preprocess": options.fuse_preprocess,
+                          "fuse_preprocess": options.fuse_preprocess, "edges": options.edges,
                           "quality": options.quality, "strip_metadata": options.strip_metadata,
                           "model_files": {"detector": str(resolve(options.detector)),
                                           "segmenter": str(resolve(options.segmenter))}})
