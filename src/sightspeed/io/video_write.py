@@ -52,7 +52,7 @@ class Encoder:
         """What a manifest row says about the encoding.
 
         >>> choose_encoder(64, 48).describe()
-        'libx264 crf=18 preset=veryfast yuv420p'
+        'libx264 crf=18 preset=veryfast x264-params=mbtree=0 yuv420p'
         """
         return " ".join([self.codec, *(f"{k}={v}" for k, v in self.options if k != "flags"), self.pix_fmt])
 
@@ -80,9 +80,13 @@ def choose_encoder(width: int, height: int, fps: float = 25.0, available=_has_en
     """
     odd = width % 2 or height % 2
     if available("libx264"):
-        return Encoder("libx264", (("crf", str(X264_CRF)), ("preset", X264_PRESET)),
+        # mbtree off: with it, x264's lookahead made the first frame's bits differ from run to run on the same input
+        # (4 of 5 runs alike, in a process that had run the models), and a resumed run must write the bytes an
+        # uninterrupted one does (tests/test_trust.py); without it, 10 of 10 runs were alike
+        return Encoder("libx264", (("crf", str(X264_CRF)), ("preset", X264_PRESET), ("x264-params", "mbtree=0")),
                        "yuv444p" if odd else "yuv420p",
-                       f"H.264 (libx264) at constant quality CRF {X264_CRF}, preset {X264_PRESET}"
+                       f"H.264 (libx264) at constant quality CRF {X264_CRF}, preset {X264_PRESET}, macroblock-tree "
+                       "rate control off (reproducible bytes)"
                        + (": 4:4:4 because a side is odd" if odd else ""))
     if odd:
         raise OSError(f"a {width}x{height} video needs 4:2:0's even sides, or libx264 for 4:4:4 (this FFmpeg "
