@@ -39,6 +39,28 @@ def rows(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
 
 
+def published(root: Path) -> dict[str, bytes]:
+    """The outputs in ``root`` (images, masks, videos), by name, with their bytes."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".") and p.suffix in (".jpg", ".png", ".mp4")}
+
+
+def signal_at(proc: subprocess.Popen, out: Path, seed: int, *, rows_first: int = 0, after: str | None = None,
+              within: float = 0.6, signum: int = signal.SIGKILL) -> None:
+    """Send ``signum`` (kill -9) to ``proc`` at a seeded moment up to ``within`` seconds after its manifest holds
+    ``rows_first`` rows (0: once it exists, while the models still load) and ``out/after`` exists. Waits for
+    nothing after: the caller reaps ``proc``."""
+    import random
+
+    manifest, deadline = out / "manifest.jsonl", time.monotonic() + 120
+    while not (manifest.is_file() and manifest.read_bytes().count(b"\n") >= rows_first
+               and (after is None or (out / after).exists())):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the moment came"
+        time.sleep(0.01)
+    time.sleep(random.Random(seed).uniform(0.0, within))
+    proc.send_signal(signum)
+
+
 def test_a_video_cut_in_half_is_partial_never_ok(tmp_path):
     whole = avi(tmp_path / "clip.avi")
     cut = tmp_path / "cut.avi"
@@ -61,10 +83,8 @@ def test_max_megapixels_inf_means_no_limit(tmp_path, sample_paths):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [5, 6])
-def test_portrait_killed_mid_run_resumes_to_the_same_bytes(tmp_path, portrait_jpegs, seed):
-    import random
-
+@pytest.mark.parametrize("seed, rows_first", [(5, 0), (6, 1)])  # while the models load; among the photos
+def test_portrait_killed_mid_run_resumes_to_the_same_bytes(tmp_path, portrait_jpegs, seed, rows_first):
     folder = tmp_path / "in"
     folder.mkdir()
     for k in range(6):
@@ -76,21 +96,12 @@ def test_portrait_killed_mid_run_resumes_to_the_same_bytes(tmp_path, portrait_jp
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "sightspeed", "run", "portrait", str(folder), "-o", str(out),
                              "--save-mask"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (out / "manifest.jsonl").is_file() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.Random(seed).uniform(0.0, 0.6))
-    proc.send_signal(signal.SIGKILL)
+    signal_at(proc, out, seed, rows_first=rows_first)
     proc.wait()
     resumed = cli("run", "portrait", str(folder), "-o", str(out), "--save-mask", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert sorted(r["input"] for r in rows(out)) == sorted(r["input"] for r in rows(whole))
-
-    def files(root: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-                if p.is_file() and not p.name.startswith(".") and p.suffix in (".jpg", ".png", ".mp4")}
-
-    assert files(out) == files(whole)
+    assert published(out) == published(whole)
     assert not [p for p in out.rglob("*") if "partial" in p.name]
 
 
@@ -135,9 +146,8 @@ def test_a_manifest_that_cannot_be_written_stops_the_run_naming_it(tmp_path, sam
 
 
 @pytest.mark.slow
-def test_ocr_killed_mid_run_resumes_to_the_same_results(tmp_path):
-    import random
-
+@pytest.mark.parametrize("seed, rows_first", [(7, 0), (8, 1)])  # while the models load; among the pages
+def test_ocr_killed_mid_run_resumes_to_the_same_results(tmp_path, seed, rows_first):
     from ocr_pages import make_pages
 
     pages = tmp_path / "pages"
@@ -152,11 +162,7 @@ def test_ocr_killed_mid_run_resumes_to_the_same_results(tmp_path):
     out = tmp_path / "killed"
     proc = subprocess.Popen([sys.executable, "-m", "sightspeed", "run", "ocr", str(folder), "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (out / "manifest.jsonl").is_file() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    time.sleep(random.Random(7).uniform(0.5, 2.0))
-    proc.send_signal(signal.SIGKILL)
+    signal_at(proc, out, seed, rows_first=rows_first, within=1.0)
     proc.wait()
     resumed = cli("run", "ocr", str(folder), "-o", str(out), "--resume")
     assert resumed.returncode == 0, resumed.stderr

@@ -98,6 +98,46 @@ def header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
     return None
 
 
+def check_header(data: bytes, path: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> str:
+    """The format of ``data`` (a file's bytes, or its first bytes), after checking its header: an InputError
+    naming ``path`` and the reason for an empty file, a non-image, an unreadable header (except JPEG's, whose
+    decoder then says why) or a size over ``max_pixels``. Nothing is decoded.
+
+    >>> check_header(b"GIF89a" + (30000).to_bytes(2, "little") * 2 + bytes(8), "bomb.gif")
+    Traceback (most recent call last):
+    sightspeed.errors.InputError: bomb.gif: GIF header says 30000x30000 = 900 MP, over the 100 MP limit (max_pixels)
+    """
+    if not data:
+        raise InputError(path, "empty file (0 bytes)")
+    fmt = sniff(data)
+    if fmt is None:
+        raise InputError(path, "not an image: its first bytes are none of JPEG, PNG, GIF, BMP, TIFF or WebP")
+    size = header_size(data, fmt)
+    if size is None and fmt != "JPEG":  # refuse rather than decode something of unknown size (a 25 KB TIFF can
+        # be 30000x30000); a JPEG whose header does not parse gets simplejpeg's reason from its decoder
+        raise InputError(path, f"could not decode {fmt}: header unreadable (truncated or corrupt), so its size "
+                               "cannot be checked against max_pixels")
+    if size is not None:
+        w, h = size
+        if w <= 0 or h <= 0:
+            raise InputError(path, f"{fmt} header gives an empty size {w}x{h}")
+        if w * h > max_pixels:
+            raise InputError(path, f"{fmt} header says {w}x{h} = {w * h / 1e6:.0f} MP, over the "
+                                   f"{max_pixels / 1e6:g} MP limit (max_pixels)")
+    return fmt
+
+
+def check_file(path: str, max_pixels: int = DEFAULT_MAX_PIXELS, head: int = 1 << 16) -> None:
+    """:func:`check_header` for a file, reading its first ``head`` bytes (the whole file only when its header
+    lies further in, as a TIFF's directory may): a decoder given the path afterwards (``cv2.imread``) never meets
+    a bomb. Read errors are InputErrors as :func:`read_bytes` words them."""
+    data = read_bytes(path, limit=head)
+    fmt = sniff(data)
+    if len(data) == head and fmt is not None and header_size(data, fmt) is None:
+        data = read_bytes(path)
+    check_header(data, path, max_pixels)
+
+
 def decode_image(
     data: bytes,
     path: str = "<bytes>",
@@ -116,23 +156,7 @@ def decode_image(
     >>> decode_image(jpeg).shape
     (16, 32, 3)
     """
-    if not data:
-        raise InputError(path, "empty file (0 bytes)")
-    fmt = sniff(data)
-    if fmt is None:
-        raise InputError(path, "not an image: its first bytes are none of JPEG, PNG, GIF, BMP, TIFF or WebP")
-    size = header_size(data, fmt)
-    if size is None and fmt != "JPEG":  # refuse rather than decode something of unknown size (a 25 KB TIFF can
-        # be 30000x30000); a JPEG whose header does not parse gets simplejpeg's reason below
-        raise InputError(path, f"could not decode {fmt}: header unreadable (truncated or corrupt), so its size "
-                               "cannot be checked against max_pixels")
-    if size is not None:
-        w, h = size
-        if w <= 0 or h <= 0:
-            raise InputError(path, f"{fmt} header gives an empty size {w}x{h}")
-        if w * h > max_pixels:
-            raise InputError(path, f"{fmt} header says {w}x{h} = {w * h / 1e6:.0f} MP, over the "
-                                   f"{max_pixels / 1e6:g} MP limit (max_pixels)")
+    fmt = check_header(data, path, max_pixels)
     if fmt == "JPEG":
         image = _decode_jpeg(data, path, min_size, allocate)
         if image is not None:
@@ -179,7 +203,8 @@ def read_image(path: str, **kwargs) -> np.ndarray:
     return decode_image(read_bytes(path), path, **kwargs)
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(path: str, limit: int = -1) -> bytes:
+    """The file's bytes (its first ``limit`` bytes, when given); every failure an InputError naming the file."""
     import os
     import stat
 
@@ -191,7 +216,7 @@ def read_bytes(path: str) -> bytes:
         if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
             raise InputError(path, "not a regular file (a pipe, socket or device)")
         with open(path, "rb") as f:
-            return f.read()
+            return f.read(limit)
     except FileNotFoundError:
         raise InputError(path, "no such file") from None
     except PermissionError:

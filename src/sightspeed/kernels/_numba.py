@@ -6,12 +6,18 @@ Integer math is exact where the reference rounds: round(t / 255) for t in [0, 65
 
 from __future__ import annotations
 
+import os
 
 import numpy as np
 
 from ..cores import quiet_pools, threads_here
+from ..host import cache_dir
 
 quiet_pools()  # before numba starts its OpenMP pool: idle workers sleep instead of spinning
+# cache=True writes beside the package (its __pycache__) or under ~/.cache/numba: into sightspeed's cache folder
+# instead, unless the user chose a place. numba reads the variable when it is imported, and again (reload_config
+# below) if something imported it earlier; each kernel's cache place is fixed when its decorator runs, after this.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir() / "numba"))
 
 import contextlib  # noqa: E402
 import threading  # noqa: E402
@@ -19,6 +25,8 @@ from typing import Iterator  # noqa: E402
 
 import numba  # noqa: E402
 from numba import get_num_threads, njit, prange  # noqa: E402
+
+numba.core.config.reload_config()
 
 from .checks import self_checked  # noqa: E402
 from .composite import roi_views  # noqa: E402

@@ -28,21 +28,36 @@ def describe(a: Any) -> str:
 def array(op: str, name: str, a: Any, *, ndim: int | tuple[int, ...] | None = None, dtype: Any = None,
           channels: int | None = None) -> None:
     """``a`` is an array (numpy or CuPy) with ``ndim`` dimensions (one of them, when a tuple), no empty axis,
-    of ``dtype``, with ``channels`` on its last axis."""
+    of ``dtype`` (one of them, when a tuple), with ``channels`` on its last axis."""
     if not hasattr(a, "shape") or not hasattr(a, "dtype"):
         raise ValueError(f"{op}: {name} must be an array, got {describe(a)}")
     dims = (ndim,) if isinstance(ndim, int) else ndim
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
     wants = []
     if dims is not None and a.ndim not in dims:
         wants.append(" or ".join(f"{d}-D" for d in dims))
-    if dtype is not None and a.dtype != dtype:
-        wants.append(np.dtype(dtype).name)
+    if dtype is not None and not any(a.dtype == d for d in dtypes):
+        wants.append(" or ".join(np.dtype(d).name for d in dtypes))
     if channels is not None and a.shape[-1:] != (channels,):
         wants.append(f"{channels} channels on the last axis")
     if 0 in a.shape and dims is not None and min(dims) >= 2:
         wants.append("no empty axis")
     if wants:
         raise ValueError(f"{op}: {name} must be {', '.join(wants)}, got {describe(a)}")
+
+
+FLOATS = (np.float32, np.float64)  # a probability map: what a model outputs (float16 maps: cast first)
+
+
+def finite(op: str, name: str, value: Any) -> None:
+    """No NaN or infinity in ``value`` (a compiled loop would turn one into a wild index).
+
+    >>> finite("crop_resize", "boxes", np.array([[0, 0, np.nan, 4]]))
+    Traceback (most recent call last):
+    ValueError: crop_resize: boxes must be finite numbers, got a NaN or an infinity
+    """
+    if not np.isfinite(np.asarray(value, np.float64)).all():
+        raise ValueError(f"{op}: {name} must be finite numbers, got a NaN or an infinity")
 
 
 def size(op: str, value: Sequence[int]) -> None:

@@ -10,12 +10,12 @@ from ._registry import Op, Tolerance
 
 
 def check_db_bitmap(prob: np.ndarray, thresh: float = 0.3, out: np.ndarray | None = None) -> None:
-    checks.array("db_bitmap", "prob", prob, ndim=2)
+    checks.array("db_bitmap", "prob", prob, ndim=2, dtype=checks.FLOATS)
     checks.out("db_bitmap", out, tuple(prob.shape), np.uint8)
 
 
 def check_box_scores(prob: np.ndarray, boxes: np.ndarray) -> None:
-    checks.array("box_scores", "prob", prob, ndim=2)
+    checks.array("box_scores", "prob", prob, ndim=2, dtype=checks.FLOATS)
     checks.boxes("box_scores", boxes, corners=4)
 
 

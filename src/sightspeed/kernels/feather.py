@@ -17,10 +17,10 @@ def sigmas(sigma: float | tuple[float, float]) -> tuple[float, float]:
 
 def check_feather(prob: np.ndarray, size: tuple[int, int], sigma: float | tuple[float, float],
                   out: np.ndarray | None = None) -> None:
-    checks.array("feather_mask", "prob", prob, ndim=2)
+    checks.array("feather_mask", "prob", prob, ndim=2, dtype=checks.FLOATS)
     checks.size("feather_mask", size)
-    if isinstance(sigma, (tuple, list)) and len(sigma) != 2 or not all(s >= 0 for s in sigmas(sigma)):
-        raise ValueError(f"feather_mask: sigma must be >= 0, or a pair (x, y) of them, got {sigma!r}")
+    if isinstance(sigma, (tuple, list)) and len(sigma) != 2 or not all(0 <= s < np.inf for s in sigmas(sigma)):
+        raise ValueError(f"feather_mask: sigma must be a finite number >= 0, or a pair (x, y) of them, got {sigma!r}")
     checks.out("feather_mask", out, (size[1], size[0]), np.uint8)
 
 

@@ -19,6 +19,8 @@ def check_letterbox(image: np.ndarray, size: tuple[int, int], color: int = 114,
                     out: np.ndarray | None = None, interpolation: str = "linear") -> None:
     checks.array("letterbox", "image", image, ndim=(2, 3), dtype=np.uint8)
     checks.size("letterbox", size)
+    if not (isinstance(color, (int, np.integer)) and 0 <= color <= 255):
+        raise ValueError(f"letterbox: color must be an integer 0..255 (a grey level), got {color!r}")
     if interpolation not in INTERPOLATIONS:
         raise ValueError(f"letterbox: interpolation must be one of {', '.join(INTERPOLATIONS)}, got "
                          f"{interpolation!r}")
@@ -27,8 +29,9 @@ def check_letterbox(image: np.ndarray, size: tuple[int, int], color: int = 114,
 
 def check_crop_resize(image: np.ndarray, boxes: np.ndarray, size: tuple[int, int],
                       out: np.ndarray | None = None) -> None:
-    checks.array("crop_resize", "image", image, ndim=(2, 3))
+    checks.array("crop_resize", "image", image, ndim=(2, 3), dtype=np.uint8)
     n = checks.boxes("crop_resize", boxes)
+    checks.finite("crop_resize", "boxes", boxes)
     checks.size("crop_resize", size)
     checks.out("crop_resize", out, (n, size[1], size[0]) + tuple(image.shape[2:]), np.uint8)
 

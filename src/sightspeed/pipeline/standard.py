@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from ..io.decode import DEFAULT_MAX_PIXELS, decode_image, read_bytes, sniff
+from ..io.decode import DEFAULT_MAX_PIXELS, check_file, decode_image, read_bytes, sniff
 from ..io.metadata import read_metadata
 from ..io.pool import BufferPool
 from ..io.write import encode_image, write_atomic
@@ -44,13 +44,15 @@ def decode_stage(pool: BufferPool | None = None, max_pixels: int = DEFAULT_MAX_P
 
 def imread_stage(max_pixels: int = DEFAULT_MAX_PIXELS) -> Stage:
     """The plain way to decode, for reference variants: ``cv2.imread`` (a file that it cannot read is decoded
-    again by :func:`decode_image` only to say why)."""
+    again by :func:`decode_image` only to say why). The file's header is checked first, as the fast path's
+    decoder checks it (same reasons): imread would allocate and fill whatever size the header claims."""
 
     def decode(item: Item) -> None:
         import cv2
 
         if item.image is not None:  # a video frame
             return
+        check_file(item.source, max_pixels)  # a 25 KB TIFF may claim 30000x30000: refused before imread
         try:
             image = cv2.imread(item.source)
         except cv2.error:  # e.g. a header over OpenCV's own pixel limit
