@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import simplejpeg
 
-from sightspeed.io.outdir import OutDir, OutDirError
+from sightspeed.io.outdir import OutDir, OutDirError, check_inputs
 
 SLOW_INVERT = '''
 import time
@@ -95,6 +95,151 @@ def test_resume_refuses_other_settings_naming_what_differs(tmp_path):
         OutDir(tmp_path / "o", {"task": "ocr", "options": {"draw": True}}, resume=True)
 
 
+SCALED = '''
+import numpy as np
+from sightspeed import Pipeline, Stage
+
+def build(scale: float = 1.0):
+    def scaled(item):
+        item.output = np.clip(item.image * scale, 0, 255).astype(np.uint8)
+    return Pipeline([Stage("scale", scaled)])
+'''
+
+
+@pytest.fixture
+def scaled(tmp_path) -> Path:
+    """A user's module (scaled.py: build(scale)) and three small images in tmp_path/few."""
+    (tmp_path / "scaled.py").write_text(SCALED)
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for k in range(3):
+        (folder / f"f{k}.jpg").write_bytes(simplejpeg.encode_jpeg(np.full((16, 16, 3), 40 * k, np.uint8), 90, "BGR"))
+    return tmp_path
+
+
+def test_resume_refuses_other_user_options_or_another_module_naming_what_differs(scaled):
+    out, few = str(scaled / "out"), str(scaled / "few")
+    assert cli("run", "scaled:build", few, "--scale", "1.0", "-o", out, cwd=scaled).returncode == 0
+    other = cli("run", "scaled:build", few, "--scale", "3.0", "-o", out, "--resume", cwd=scaled)
+    assert other.returncode == 2 and "scale" in other.stderr and "3.0" in other.stderr, other.stderr
+    (scaled / "another.py").write_text(SCALED)  # the same function, another module
+    moved = cli("run", "another:build", few, "--scale", "1.0", "-o", out, "--resume", cwd=scaled)
+    assert moved.returncode == 2 and "another:build" in moved.stderr, moved.stderr
+    (scaled / "b").mkdir()
+    (scaled / "b" / "scaled.py").write_text(SCALED.replace("* scale", "* scale + 1"))  # same name, other code
+    edited = cli("run", "b/scaled.py:build", few, "--scale", "1.0", "-o", out, "--resume", cwd=scaled)
+    assert edited.returncode == 2 and "sha256" in edited.stderr, edited.stderr
+    same = cli("run", "./scaled.py:build", few, "--scale", "1.0", "-o", out, "--resume", cwd=scaled)
+    assert same.returncode == 0 and "resumed: 3 inputs" in same.stderr, same.stderr
+
+
+def test_resume_refuses_another_tuned_config(scaled):
+    out, few = str(scaled / "out"), str(scaled / "few")
+    for name, backend in (("a", "numpy"), ("b", "opencv")):
+        (scaled / f"{name}.toml").write_text(f'[tuned]\ntask = "scaled:build"\n[backends]\ncomposite = "{backend}"\n')
+    assert cli("run", "scaled:build", few, "-o", out, "--config", "a.toml", cwd=scaled).returncode == 0
+    for other in (["--config", "b.toml"], ["--no-tuned"]):
+        proc = cli("run", "scaled:build", few, "-o", out, "--resume", *other, cwd=scaled)
+        assert proc.returncode == 2 and "tuned" in proc.stderr, (other, proc.stderr)
+    same = cli("run", "scaled:build", few, "-o", out, "--resume", "--config", "a.toml", cwd=scaled)
+    assert same.returncode == 0 and "resumed: 3 inputs" in same.stderr, same.stderr
+
+
+def test_the_fingerprint_is_the_same_for_the_built_and_the_completed_pipeline():
+    """The CLI fingerprints the pipeline it built; an engine may fingerprint the completed one (decode and write
+    added): a run resumes across engines only when they agree."""
+    from sightspeed import Pipeline, Stage
+    from sightspeed.pipeline.run import complete, default_fingerprint
+
+    built = Pipeline([Stage("invert", lambda item: None)], name="build")
+    assert default_fingerprint(built) == default_fingerprint(complete(built))
+
+
+def test_a_second_outdir_on_the_same_folder_is_refused_while_the_first_is_open(tmp_path):
+    from sightspeed.io.outdir import preflight
+
+    first = OutDir(tmp_path / "o", {"x": 1})
+    try:
+        with pytest.raises(OutDirError, match=f"being written by another sightspeed run \\(pid {os.getpid()}\\)"):
+            OutDir(tmp_path / "o", {"x": 1}, resume=True)
+        with pytest.raises(OutDirError, match="being written by another"):
+            preflight(tmp_path / "o", resume=True)
+        first.manifest.write({"input": "a", "status": "error"})  # the refused one took nothing from the first
+    finally:
+        first.close()
+    with OutDir(tmp_path / "o", {"x": 1}, resume=True) as again:
+        assert again.done == {}
+
+
+def test_session_json_is_written_while_the_run_holds_out(tmp_path, monkeypatch):
+    from sightspeed import Pipeline, Stage, run
+    from sightspeed.io.outdir import preflight
+    from sightspeed.profiling.session import Session
+
+    (tmp_path / "a.jpg").write_bytes(simplejpeg.encode_jpeg(np.zeros((8, 8, 3), np.uint8)))
+    held = []
+    save = Session.save
+
+    def spy(self, path):
+        with pytest.raises(OutDirError, match="being written by another") as refused:
+            preflight(tmp_path / "out", resume=True)
+        held.append(refused.value)
+        return save(self, path)
+
+    monkeypatch.setattr(Session, "save", spy)
+    result = run(Pipeline([Stage("invert", lambda item: None)]), [str(tmp_path / "a.jpg")], tmp_path / "out",
+                 save_session=True)
+    assert held and result.session_file == str(tmp_path / "out" / "session.json")
+    assert Session.load(result.session_file).counters["ok"] == 1
+    bare = run(Pipeline([Stage("invert", lambda item: None)]), [str(tmp_path / "a.jpg")], tmp_path / "api")
+    assert bare.session_file is None and not (tmp_path / "api" / "session.json").exists()  # the API's default
+
+
+def test_a_symlinked_lock_file_is_a_usage_error_naming_it(tmp_path, scaled):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    for target in (victim, tmp_path / "nowhere"):
+        out = tmp_path / f"out-{target.name}"
+        out.mkdir()
+        (out / ".sightspeed.lock").symlink_to(target)
+        proc = cli("run", "scaled:build", str(scaled / "few"), "-o", str(out), cwd=scaled)
+        assert proc.returncode == 2 and ".sightspeed.lock" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        with pytest.raises(OutDirError, match="sightspeed.lock is not a plain file"):
+            OutDir(out, {"x": 1})
+    assert victim.read_text() == "precious" and not (tmp_path / "nowhere").exists()
+
+
+def test_globs_and_lists_inside_out_are_usage_errors(scaled):
+    out = scaled / "out"
+    (out / "x").mkdir(parents=True)
+    (out / "x" / "a.jpg").write_bytes((scaled / "few" / "f0.jpg").read_bytes())
+    glob = cli("run", "scaled:build", "out/x/*.jpg", "-o", "out", cwd=scaled)
+    assert glob.returncode == 2, glob.stderr
+    assert "input out/x/*.jpg is inside the output folder out" in glob.stderr
+    (scaled / "list.txt").write_text("few/f0.jpg\n# a comment\nout/x/a.jpg\n")
+    listed = cli("run", "scaled:build", "@list.txt", "-o", "out", cwd=scaled)
+    assert listed.returncode == 2, listed.stderr
+    assert "out/x/a.jpg (listed in list.txt) is inside the output folder out" in listed.stderr
+    (scaled / "link.jpg").symlink_to(out / "x" / "a.jpg")  # a listed symlink into OUT is inside it too
+    (scaled / "links.txt").write_text("link.jpg\n")
+    with pytest.raises(OutDirError, match="link.jpg"):
+        check_inputs(["@" + str(scaled / "links.txt")], out)
+    check_inputs([str(scaled / "few" / "*.jpg"), "@" + str(scaled / "list.txt")], scaled / "elsewhere")
+
+
+def test_out_inside_an_input_folder_or_glob_is_allowed_and_never_read(scaled):
+    from sightspeed import Pipeline, Stage, run
+
+    few = scaled / "few"
+    invert = Pipeline([Stage("invert", lambda item: setattr(item, "output", 255 - item.image))])
+    for inputs, extra in (([str(few)], {}), ([str(few / "**" / "*.jpg")], {"overwrite": True}),
+                          ([str(few)], {"overwrite": True})):
+        result = run(invert, inputs, few / "out", **extra)
+        assert (result.ok, result.failed) == (3, 0), inputs
+        assert sorted(r["input"] for r in result.rows) == sorted(str(p) for p in few.glob("f*.jpg"))
+
+
 def test_one_writer_per_out(images, user_pipeline):
     out = user_pipeline / "out"
     with OutDir(out, {"x": 1}):
@@ -109,23 +254,28 @@ def test_an_input_inside_out_is_a_usage_error(images, user_pipeline):
     assert same.returncode == 2 and "inside the output folder" in same.stderr
 
 
-def test_symlinks_inside_out_are_never_followed(tmp_path, images, user_pipeline):
-    """OUT/sub -> ../elsewhere: the item whose output goes there fails with the reason, nothing lands outside;
-    OUT/manifest.jsonl -> victim.txt: the victim is never written."""
+def output_under_a_symlinked_folder_fails(tmp_path: Path, image: Path, task: list[str], cwd=None) -> None:
+    """Run TASK over nested/sub/a.jpg into an OUT (holding a run) whose sub/ is a symlink to ../elsewhere: the item
+    fails naming the symlink, and nothing lands in elsewhere."""
     nested = tmp_path / "nested" / "sub"
     nested.mkdir(parents=True)
-    (nested / "a.jpg").write_bytes((images / "img_000.jpg").read_bytes())
+    (nested / "a.jpg").write_bytes(image.read_bytes())
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = tmp_path / "out"
     out.mkdir()
     (out / "sub").symlink_to(elsewhere)
     (out / ".sightspeed-run.json").write_text(json.dumps({"fingerprint": {}}))
-    proc = cli("run", "slowinvert:build", str(tmp_path / "nested"), "-o", str(out), "--overwrite",
-               cwd=user_pipeline)
+    proc = cli("run", *task, str(tmp_path / "nested"), "-o", str(out), "--overwrite", cwd=cwd)
     assert proc.returncode == 3, proc.stderr
     (row,) = rows(out)
     assert row["status"] == "error" and "symlink" in row["reason"] and list(elsewhere.iterdir()) == []
+
+
+def test_symlinks_inside_out_are_never_followed(tmp_path, images, user_pipeline):
+    """OUT/sub -> ../elsewhere: the item whose output goes there fails with the reason, nothing lands outside;
+    OUT/manifest.jsonl -> victim.txt: the victim is never written."""
+    output_under_a_symlinked_folder_fails(tmp_path, images / "img_000.jpg", ["slowinvert:build"], user_pipeline)
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     out2 = tmp_path / "out2"
@@ -134,6 +284,23 @@ def test_symlinks_inside_out_are_never_followed(tmp_path, images, user_pipeline)
     for extra in ([], ["--resume"], ["--overwrite"]):
         cli("run", "slowinvert:build", str(images / "img_001.jpg"), "-o", str(out2), *extra, cwd=user_pipeline)
         assert victim.read_text() == "precious", extra
+
+
+def test_the_reference_variant_and_session_json_never_write_through_a_symlink(tmp_path, sample_paths, scaled):
+    """portrait --variant reference writes with its own code: OUT/sub -> ../elsewhere fails that item, nothing lands
+    outside; a planted OUT/session.json.tmp (or session.json) -> victim is never written through."""
+    output_under_a_symlinked_folder_fails(tmp_path, Path(sample_paths[0]), ["portrait", "--variant", "reference"])
+    victims = [tmp_path / "victim.txt", tmp_path / "victim2.txt"]
+    out2 = tmp_path / "out2"
+    assert cli("run", "scaled:build", str(scaled / "few"), "-o", str(out2), cwd=scaled).returncode == 0
+    for name, victim in zip(("session.json.tmp", "session.json"), victims):
+        victim.write_text("precious")
+        (out2 / name).unlink(missing_ok=True)
+        (out2 / name).symlink_to(victim)
+    resumed = cli("run", "scaled:build", str(scaled / "few"), "-o", str(out2), "--resume", cwd=scaled)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [v.read_text() for v in victims] == ["precious", "precious"]
+    assert not (out2 / "session.json").is_symlink() and json.loads((out2 / "session.json").read_text())
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

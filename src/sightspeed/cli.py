@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .cli_tasks import (EXIT_CODES, TASK_COMMAND, TUNE_COMMAND, Command, CoresOpt, Group, WhatIfOpt, _fail,
                         check_run_folder, failed, out_console, require_inputs, task_options, what_if_specs)
@@ -125,8 +126,7 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
     runner = Pipelined(workers, batch_size, split=shares) if pipelined else Serial(batch_size=batch_size)
     # inf: no limit (an integer far above any image, never an OverflowError)
     max_pixels = int(max_megapixels * 1_000_000) if math.isfinite(max_megapixels) else 2**62
-    options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels,
-               "strip_metadata": strip_metadata, **values}
+    options = _build_options(variant, batch_size, max_pixels, strip_metadata, values)
     pool = BufferPool()
     try:
         pipeline = build(task, options, pool)
@@ -138,6 +138,12 @@ def _prepare(task: str, values: dict, inputs: list[str], variant: Variant, batch
         if unknown:
             _usage(f"--split names no stage of {task}: {', '.join(unknown)} (its stages: {', '.join(sorted(names))})")
     return pipeline, runner, pool, list(inputs), max_pixels
+
+
+def _build_options(variant: Variant, batch_size: int, max_pixels: int, strip_metadata: bool, values: dict) -> dict:
+    """What TASK is built with: the run settings it may take, and its own options."""
+    return {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels,
+            "strip_metadata": strip_metadata, **values}
 
 
 def _tuned(ctx: typer.Context, task: str, config: Optional[Path], no_tuned: bool, variant: Variant, values: dict,
@@ -257,6 +263,8 @@ def run(
     quiet_pools()
     values, inputs = task_options(ctx, task, inputs or [])
     from .io.outdir import OutDirError, check_inputs
+    from .pipeline.run import default_fingerprint
+    from .tasks.registry import task_identity
     from .pipeline.run import run as run_pipeline
     from .profiler import new_session
 
@@ -273,34 +281,34 @@ def run(
     session = new_session(ceilings="cached")  # the machine and its cached ceilings (never measured by `run`)
     if tuned:
         session.config["tuned"] = tuned
+    options = _build_options(variant, batch_size, max_pixels, strip_metadata, values)
+    # what --resume must match, on either engine: the task (a module's file by its sha256), what it was built with,
+    # the tuned config's choices, the models
+    fingerprint = default_fingerprint(pipeline, task_identity(task), options, tuned)
+    # OUT/session.json (`sightspeed report` renders it again) is written while the run holds OUT, also when killed
     if engine == EngineChoice.ray:
         from .engines.ray import run_on_ray
-
-        options = {"variant": variant.value, "batch_size": batch_size, "max_pixels": max_pixels,
-                   "strip_metadata": strip_metadata, **values}
 
         def go(on_start, on_item):
             return run_on_ray(task, options, pipeline, inputs, out, executor=runner_settings(runner), cores=cores,
                               num_workers=num_workers, address=address, session=session, limit=limit, resume=resume,
-                              overwrite=overwrite, keep_rows=False, on_item=on_item, on_start=on_start)
+                              overwrite=overwrite, fingerprint=fingerprint, keep_rows=False, on_item=on_item,
+                              on_start=on_start, save_session=True)
     else:
         def go(on_start, on_item):
             return run_pipeline(pipeline, inputs, out, executor=runner, limit=limit, on_item=on_item,
                                 on_start=on_start, pool=pool, max_pixels=max_pixels, session=session, cores=cores,
                                 oversubscribe=oversubscribe, resume=resume, overwrite=overwrite,
+                                fingerprint=fingerprint, save_session=True,
                                 keep_rows=False)  # the manifest has every row
     with scope, _terminate_as_interrupt():
         try:
             result = _execute(task, go, debug, hint=True)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM: what ran is in the manifest and the session
-            if (out / "manifest.jsonl").is_file():
-                session.save(out / "session.json")
             err.print(f"interrupted: {out}/manifest.jsonl has the inputs done; `--resume` continues the run")
             raise typer.Exit(130)
-    try:
-        result.session.save(out / "session.json")  # `sightspeed report OUT/session.json` renders it again
-    except OSError as exc:  # the outputs and the manifest are kept; only the timing record is missing
-        err.print(f"[yellow]warning:[/yellow] {exc.filename}: {exc.strerror}: the session was not saved")
+    for warning in result.warnings:  # the outputs and the manifest are kept; only the timing record is missing
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     raise typer.Exit(3 if result.failed else 0)
 
 
@@ -336,7 +344,7 @@ def profile(
 ) -> None:
     """Time every stage, name its bound and % of speed of light, find hotspots in every worker thread."""
     quiet_pools()
-    from .profiler import new_session, profile_run, profile_script, write_outputs
+    from .profiler import check_program, new_session, profile_run, profile_script, write_outputs
     from .report.profile_console import render
 
     specs = what_if_specs(what_if)
@@ -346,13 +354,20 @@ def profile(
         err.print("[red]error:[/red] give a TASK (e.g. portrait) or -- python SCRIPT.py")
         raise typer.Exit(2)
     values, inputs = ({}, []) if script else task_options(ctx, args[0], args[1:])
+    argv = (args[1:] if Path(args[0]).name.startswith("python") else args) if script else []
+    if script:
+        try:
+            check_program(argv)  # a script or module that does not exist: one line, before the machine is probed
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+    elif inputs:
+        require_inputs(inputs)  # only missing inputs: exit 3, before the machine is probed
     err.print("measuring this machine's ceilings (cached after the first time)..." if refresh_ceilings else "",
               end="")
     session = new_session(refresh_ceilings=refresh_ceilings)
     code, script_traceback = 0, None
     interval = sample_ms / 1000
     if script:
-        argv = args[1:] if Path(args[0]).name.startswith("python") else args
         try:
             with _terminate_as_interrupt():  # a killed script still leaves its profile (exit 130)
                 ran = profile_script(argv, session, hotspots=(hotspots or HotspotsChoice.lines).value,
@@ -375,12 +390,17 @@ def profile(
                 overwrite=True, hotspots=(hotspots or HotspotsChoice.calls).value, interval=interval))
         # (a profile's out/ is scratch: each profile starts it over)
         code = 3 if result.failed else 0
-    written = write_outputs(session, out)
-    if html:
-        from .report import html as html_report
+    try:
+        with _terminate_as_interrupt():  # Ctrl-C / SIGTERM meanwhile: write_outputs finishes its files, then stop
+            written = write_outputs(session, out)
+            if html:
+                from .report import html as html_report
 
-        written["html"] = str(html_report.write(session, out / "report.html", specs, written["trace"]))
-    render(_out(), session, specs)
+                written["html"] = str(html_report.write(session, out / "report.html", specs, written["trace"]))
+            render(_out(), session, specs)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: the profile is in {out}")
+        raise typer.Exit(130) from None
     err.print("wrote " + ", ".join(written.values()))
     if script_traceback:  # the program's own error, after its profile (plain text: it holds brackets)
         sys.stderr.write(script_traceback if script_traceback.endswith("\n") else script_traceback + "\n")

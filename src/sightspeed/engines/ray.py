@@ -33,7 +33,7 @@ from ..io.outdir import OutDir, check_inputs
 from ..io.pool import BufferPool
 from ..io.write import OutputNamer
 from ..pipeline.item import Item
-from ..pipeline.run import RunResult, _Sink, complete, default_fingerprint
+from ..pipeline.run import RunResult, _Sink, close_out, complete, default_fingerprint
 from ..pipeline.stage import Pipeline
 from ..profiling.session import SPAN_LIMIT, Session, Span, StageInfo
 from ..profiling.totals import StageTotals
@@ -57,14 +57,15 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
                overwrite: bool = False, fingerprint: dict | None = None, keep_rows: bool = True,
                on_item: Callable[[dict], None] | None = None,
                on_start: Callable[[int | None], None] | None = None,
-               span_keep: float | None = None) -> RunResult:
+               span_keep: float | None = None, save_session: bool = False) -> RunResult:
     """Run ``task`` (built with ``options``; ``pipeline`` is the driver's own build of it, for the fingerprint and
     the stage list) over ``inputs`` on Ray: ``num_workers`` actors of ``cores`` CPUs each (default 1 actor of every
     core here). ``executor``: ``{"kind": "serial" | "pipelined", "workers", "batch_size", "split"}`` inside each
     actor. ``address``: None starts (or joins) a local Ray; ``"auto"`` or ``ray://host:port`` a cluster.
     ``items_per_batch`` (default :func:`default_items_per_batch`) and ``span_keep`` (the probability an actor sends
     a span for the timeline, default :func:`default_span_keep`; the totals count every span) shape what crosses
-    over to the driver."""
+    over to the driver. ``fingerprint``, ``resume``, ``overwrite``, ``save_session``: as the local engine's
+    (:func:`sightspeed.pipeline.run.run`)."""
     ray = require("ray", "ray")
     from ..cores import available
 
@@ -98,8 +99,7 @@ def run_on_ray(task: str, options: dict[str, Any], pipeline: Pipeline, inputs: l
         outdir.finish({"ok": result.ok + result.resumed, "failed": result.failed})
     finally:
         pipeline.close()
-        outdir.close()
-    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images, "frames": result.frames})
+        close_out(outdir, result, save_session)
     return result
 
 

@@ -1,10 +1,13 @@
 """The output folder's contract, as a trusted batch tool keeps it (Spark's committer, rclone):
 
-- one writer per OUT: an exclusive lock (``OUT/.sightspeed.lock``); a second run gets a clear error;
+- one writer per OUT: an exclusive lock (``OUT/.sightspeed.lock``, never through a symlink); a second run gets a
+  clear error; ``session.json`` is written before the lock is released;
 - never a silent overwrite: a non-empty OUT that holds no sightspeed run is refused; one that holds a run is
-  continued with ``resume`` (same fingerprint: tool version, task, options, tuned config, model sha256s; a mismatch
-  is refused naming what differs) or started over with ``overwrite`` (the previous run's files are removed);
-- inputs equal to or inside OUT are refused (their outputs would be read as inputs);
+  continued with ``resume`` (same fingerprint: tool version, task (a user module by its file's sha256), options,
+  tuned config, model sha256s: :func:`sightspeed.pipeline.run.default_fingerprint`; a mismatch is refused naming
+  what differs) or started over with ``overwrite`` (the previous run's files are removed);
+- inputs equal to or inside OUT are refused (their outputs would be read as inputs): files, folders, globs that
+  search inside OUT, ``@list`` entries;
 - nothing is written through a symlink inside OUT (see :func:`sightspeed.io.write.write_atomic`);
 - the manifest is append-only JSONL, one row per finished input (after its outputs are in place), fsynced at a
   bounded interval; on resume a torn last line is dropped and only complete rows (outputs present with the size and
@@ -16,20 +19,24 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import SightspeedError
+from . import sources
 from . import write as write_mod
 
 RUN_FILE = ".sightspeed-run.json"
 LOCK_FILE = ".sightspeed.lock"
 MANIFEST = "manifest.jsonl"
 SUCCESS = "_SUCCESS"
-OWN_FILES = (RUN_FILE, MANIFEST, SUCCESS, "session.json")
+SESSION = "session.json"
+OWN_FILES = (RUN_FILE, MANIFEST, SUCCESS, SESSION)
 
 
 class OutDirError(SightspeedError, ValueError):
@@ -42,14 +49,42 @@ def _inside(path: str, folder: str) -> bool:
 
 
 def check_inputs(inputs: list[str], out: str | os.PathLike[str]) -> None:
-    """An input equal to or inside OUT is an :class:`OutDirError` naming both (OUT inside an input is fine)."""
+    """An input equal to or inside OUT is an :class:`OutDirError` naming it and OUT: a file or folder, a glob that
+    searches inside OUT (``OUT/x/*.jpg``), a ``@list`` that lies there or names a path there. OUT inside an input
+    folder (or inside the folder a glob searches from) is fine: the run leaves OUT's files out."""
     for given in inputs:
-        path = given[1:] if given.startswith("@") else given
-        if any(ch in path for ch in "*?[") or not os.path.exists(path):
-            continue
-        if _inside(path, str(out)):
-            raise OutDirError(f"input {given} is inside the output folder {out}: its outputs would be read as "
-                              "inputs; choose an output folder outside it")
+        if given.startswith("@"):
+            _refuse_inside(given[1:], given, out)
+            _refuse_listed(given[1:], out)
+        else:
+            _refuse_inside(sources.glob_root(given) if sources.is_glob(given) else given, given, out)
+
+
+def _refuse_inside(path: str, given: str, out: str | os.PathLike[str]) -> None:
+    if os.path.exists(path) and _inside(path, str(out)):
+        raise OutDirError(f"input {given} is inside the output folder {out}: {_INSIDE_HINT}")
+
+
+def _refuse_listed(list_path: str, out: str | os.PathLike[str]) -> None:
+    """A path the list names inside OUT (one realpath per folder: a list names many files of few folders)."""
+    try:
+        listed = sources.list_entries(list_path)
+    except OSError:  # the run reports an unreadable list in its row
+        return
+    out_dir = os.path.join(os.path.realpath(out), "")
+    folders: dict[str, str] = {}
+    for path in listed:
+        folder, name = os.path.split(path)
+        real = folders.get(folder)
+        if real is None:
+            real = folders[folder] = os.path.join(os.path.realpath(folder or "."), "")
+        where = os.path.realpath(path) if os.path.islink(path) else real + name
+        if os.path.join(where, "").startswith(out_dir):
+            raise OutDirError(f"input {path} (listed in {list_path}) is inside the output folder {out}: "
+                              f"{_INSIDE_HINT}")
+
+
+_INSIDE_HINT = "its outputs would be read as inputs; choose an output folder outside it"
 
 
 def preflight(root: str | os.PathLike[str], *, resume: bool = False, overwrite: bool = False) -> None:
@@ -62,20 +97,43 @@ def preflight(root: str | os.PathLike[str], *, resume: bool = False, overwrite: 
         raise OutDirError(f"output folder {root} is a file")
     if not root.is_dir():
         return
-    if (root / LOCK_FILE).is_file():
-        import fcntl
-
-        fd = os.open(root / LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW)
+    if os.path.lexists(root / LOCK_FILE):
+        fd = _open_lock(root, os.O_RDONLY)
         try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # taken and dropped at once: only asks
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
-            raise OutDirError(f"output folder {root} is being written by another sightspeed run (pid {holder}); "
-                              "wait for it, or choose another folder") from None
+            _flock(fd, root, shared=True)  # taken and dropped at once: only asks
         finally:
             os.close(fd)
     entries = [e for e in root.iterdir() if e.name != LOCK_FILE]
     _refusal(root, entries, _previous_record(root), resume, overwrite)
+
+
+def _open_lock(root: Path, flags: int) -> int:
+    """OUT's lock file, opened without following a symlink (nor blocking on a FIFO); anything but a plain file there
+    is an OutDirError naming it."""
+    path = root / LOCK_FILE
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):  # ENXIO: a socket, a FIFO without a reader
+            raise
+    else:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+        os.close(fd)
+    raise OutDirError(f"{path} is not a plain file (a symlink, a folder or a device): sightspeed never follows one "
+                      "in its output folder; remove it, or choose another folder")
+
+
+def _flock(fd: int, root: Path, shared: bool) -> None:
+    """Lock OUT (``shared``: only to ask whether a run holds it); held by another run: an OutDirError naming it."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+        raise OutDirError(f"output folder {root} is being written by another sightspeed run (pid {holder}); "
+                          "wait for it, or choose another folder") from None
 
 
 def _previous_record(root: Path) -> dict | None:
@@ -124,16 +182,12 @@ class OutDir:
 
     # ----- opening ----------------------------------------------------------------------------------------------
     def _take_lock(self) -> int:
-        import fcntl
-
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = _open_lock(self.root, os.O_RDWR | os.O_CREAT)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 64).decode(errors="replace").strip() or "?"
+            _flock(fd, self.root, shared=False)
+        except BaseException:
             os.close(fd)
-            raise OutDirError(f"output folder {self.root} is being written by another sightspeed run (pid {holder});"
-                              " wait for it, or choose another folder") from None
+            raise
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         return fd
@@ -223,6 +277,11 @@ class OutDir:
         """Every input went through: flush the manifest and write ``_SUCCESS``."""
         self.manifest.sync()
         write_mod.write_atomic(self.root / SUCCESS, json.dumps({**counts, "finished": time.time()}).encode())
+
+    def save_session(self, session: Any) -> Path:
+        """``OUT/session.json`` (a :class:`~sightspeed.profiling.session.Session`), written while this run still
+        holds OUT (a run that starts after this one sees it, never one in the middle of being written)."""
+        return session.save(self.root / SESSION)
 
     def close(self) -> None:
         manifest = getattr(self, "manifest", None)

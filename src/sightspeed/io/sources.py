@@ -7,6 +7,7 @@ gets its own manifest row with the reason instead of vanishing or ending the run
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,10 +66,35 @@ def iter_sources(inputs: list[str], skip: str | os.PathLike[str] | None = None) 
                 yield src
 
 
+def is_glob(raw: str) -> bool:
+    """An input is a glob when it has a wildcard and names no file (a file may be called ``a[1].jpg``)."""
+    return any(ch in raw for ch in "*?[") and not os.path.lexists(raw)
+
+
+def glob_root(pattern: str) -> str:
+    """The folder a glob searches from: its leading components without a wildcard.
+
+    >>> glob_root("out/x/*.jpg"), glob_root("*.png"), glob_root("/data/**/a?.jpg")
+    ('out/x', '.', '/data')
+    """
+    parts = pattern.split(os.sep)
+    fixed = list(itertools.takewhile(lambda part: not any(ch in part for ch in "*?["), parts[:-1]))
+    return os.sep.join(fixed) or (os.sep if pattern.startswith(os.sep) else ".")
+
+
+def list_entries(list_path: str) -> Iterator[str]:
+    """The paths a ``@list`` file names, lazily (blank lines and ``#`` comments skipped; relative to the list's
+    folder). An unreadable list raises OSError here, not when the paths are read."""
+    text, base = Path(list_path).read_text(), Path(list_path).parent
+    lines = (line.strip() for line in text.splitlines())
+    return (line if os.path.isabs(line) else str(base / line) for line in lines
+            if line and not line.startswith("#"))
+
+
 def _expand_one(raw: str) -> Iterator[Source]:
     if raw.startswith("@"):
         yield from _from_list(raw[1:])
-    elif any(ch in raw for ch in "*?[") and not os.path.lexists(raw):
+    elif is_glob(raw):
         matches = sorted(glob.glob(raw, recursive=True))
         if not matches:
             yield Source(raw, Path(raw).name, problem="glob matched no files")
@@ -116,13 +142,9 @@ def _walk(root: str) -> Iterator[Source]:
 
 def _from_list(list_path: str) -> Iterator[Source]:
     try:
-        text = Path(list_path).read_text()
+        paths = list_entries(list_path)
     except OSError as exc:
         yield Source(list_path, Path(list_path).name, problem=f"cannot read list file: {exc.strerror or exc}")
         return
-    base = Path(list_path).parent
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        yield from _from_path(line if os.path.isabs(line) else str(base / line), explicit=True)
+    for path in paths:
+        yield from _from_path(path, explicit=True)

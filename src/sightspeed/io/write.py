@@ -9,7 +9,7 @@ import threading
 
 import numpy as np
 
-from ..files import path_key, sha256_file
+from ..files import path_key, replace_exclusively, sha256_file
 from .metadata import ImageMetadata, carry
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -65,33 +65,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes) -> str:
     may be a symlink either. Records the size and sha256 for the manifest (:func:`written`)."""
     path = os.path.abspath(path)
     make_parents(path)
-    folder, name = os.path.split(path)
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{threading.get_ident()}.partial")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:  # a full disk, a quota, a read-only folder: say which file
-        _unlink_quietly(tmp)
-        raise OSError(exc.errno, f"could not write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        _unlink_quietly(tmp)
-        raise
+    folder = os.path.dirname(path)
+    replace_exclusively(path, data)
     if _guarded_root(folder) is not None:  # an output of a running run: the manifest wants its checksum
         digest = hashlib.sha256(data).hexdigest()
         with _LOCK:
             _WRITTEN[path] = (len(data), digest)
     return path
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def written(path: str | os.PathLike[str]) -> tuple[int, str]:

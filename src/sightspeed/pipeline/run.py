@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..cores import CoreBudget, opencv_threads
 from ..errors import InputError
+from ..files import sha256_file
 from ..io import sources as sources_mod
 from ..io import video, video_write
 from ..io.pool import BufferPool
@@ -45,6 +46,8 @@ class RunResult:
     resumed: int = 0  # inputs finished by the run this one resumed (skipped)
     frames: int = 0  # video frames processed (every video of the run)
     images: int = 0  # still images processed (ok or not)
+    session_file: str | None = None  # OUT/session.json, when the run was asked to save it and did
+    warnings: list[str] = field(default_factory=list)  # what went wrong beside the inputs (session.json unsaved)
 
     @property
     def images_per_s(self) -> float:
@@ -93,6 +96,7 @@ def run(
     overwrite: bool = False,
     fingerprint: dict | None = None,
     keep_rows: bool = True,
+    save_session: bool = False,
 ) -> RunResult:
     """Run ``pipeline`` over ``inputs`` (files, folders, globs, ``@list.txt``, videos), writing outputs and
     ``manifest.jsonl`` into ``out_dir``. One bad input gets a manifest row with its reason; the rest go on.
@@ -110,7 +114,9 @@ def run(
     default: the pipeline's name and info with its model files' sha256, must match) or ``overwrite`` replaces; one
     run at a time; an input inside it is refused; ``OUT/_SUCCESS`` is written when every input went through.
     ``keep_rows=False`` keeps only the first 1,000 failed rows in ``result.rows`` (the manifest has them all), so
-    memory does not grow with the number of inputs.
+    memory does not grow with the number of inputs. ``save_session`` writes the session to ``OUT/session.json``
+    at the end (an interrupted run's too) while the run still holds OUT; when that fails, ``result.warnings`` says
+    why (the outputs and the manifest stand).
 
     The session's wall time is processing only: it starts once every worker has loaded and warmed its models.
     That start-up (the pipeline's own timed ``setup`` steps, then the ``worker set-up`` of every stage's
@@ -177,21 +183,53 @@ def run(
         if own_account:
             close_account(session)
         pipe.close()
-        outdir.close()
-    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images,
-                             "frames": result.frames})
+        close_out(outdir, result, save_session)
     return result
 
 
-def default_fingerprint(pipe: Pipeline) -> dict:
-    """What a resumed run must share with the run it continues: the tool's version, the pipeline, its info (the
-    task's options) and the sha256 of its model files."""
-    from .._version import __version__
-    from ..io.write import sha256_file
+def close_out(outdir: OutDir, result: RunResult, save_session: bool) -> None:
+    """The end of a run on any engine, finished or not: the session's counts, ``OUT/session.json`` (when asked)
+    written while the run still holds OUT, then OUT released. A session that cannot be saved is a warning in the
+    result, never an error over the run's own (or over what interrupted it)."""
+    session = result.session
+    session.counters.update({"ok": result.ok, "failed": result.failed, "images": result.images,
+                             "frames": result.frames})
+    try:
+        if save_session:
+            result.session_file = str(outdir.save_session(session))
+    except OSError as exc:
+        result.warnings.append(f"{exc.strerror or exc}: the session was not saved")
+    finally:
+        outdir.close()
 
-    info = json.loads(json.dumps(pipe.info, default=str))
+
+# What a tuned config chose (tune.space.Candidate.as_dict); where it was read from and what it measured are not
+# part of a run's identity.
+TUNED_CHOICES = ("options", "executor", "split", "batch_size", "backends")
+
+
+def default_fingerprint(pipe: Pipeline, task: str | dict | None = None, options: dict | None = None,
+                        tuned: dict | None = None) -> dict:
+    """What a resumed run must share with the run it continues: the tool's version, the pipeline, its info (a
+    shipped task's options) and the sha256 of its model files; given ``task``, the identity of what
+    :func:`sightspeed.tasks.build` built (:func:`sightspeed.tasks.registry.task_identity`: for ``module:function``,
+    the function and the sha256 of the module's file); given ``options``, what the task was built with; given ``tuned`` (a tuned config's
+    ``TunedConfig.describe()``, ``session.config["tuned"]``), its choices (options, executor, split, batch size,
+    kernel backends). The same on every engine: computed once by the caller, it is what a run resumes across
+    engines with. ``pipe`` may be the built pipeline or the run's completed one (:func:`complete`)."""
+    from .._version import __version__
+
+    info = json.loads(json.dumps({**pipe.info, "strip_metadata": bool(pipe.info.get("strip_metadata"))},
+                                 default=str))
     models = {k: sha256_file(p) for k, p in (info.get("model_files") or {}).items() if os.path.isfile(p)}
-    return {"sightspeed": __version__, "pipeline": pipe.name, "info": info, "models": models}
+    found = {"sightspeed": __version__, "pipeline": pipe.name, "info": info, "models": models}
+    if task is not None:
+        found["task"] = task
+    if options is not None:
+        found["options"] = json.loads(json.dumps(options, default=str))
+    if tuned is not None:
+        found["tuned"] = json.loads(json.dumps({k: tuned.get(k) for k in TUNED_CHOICES}, default=str))
+    return found
 
 
 class _counted:

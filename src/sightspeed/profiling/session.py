@@ -227,15 +227,13 @@ class Session:
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the session as JSON to ``path`` atomically (:func:`sightspeed.files.replace_exclusively`: a
+        temporary file created exclusively, never through a symlink, fsynced, then renamed into place). A full disk
+        leaves no torn file, and the OSError names the file."""
+        from ..files import replace_exclusively
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_dict()))
-            os.replace(tmp, path)
-        except OSError as exc:  # a full disk: no torn session.json, and the error names the file
-            tmp.unlink(missing_ok=True)
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        replace_exclusively(str(path.absolute()), json.dumps(self.to_dict()).encode())
         return path
 
     @classmethod

@@ -190,3 +190,18 @@ def options_help(width: int = 0) -> str:
                            "batch_size and strip_metadata come from the common options.", width,
                            initial_indent="  module:function: ", subsequent_indent=" " * 4, break_on_hyphens=False)
     return "\n".join(lines) + "\n"
+
+
+def task_identity(task: str) -> str | dict:
+    """A shipped task's name; a user's ``module:function`` as module and function (the module by its name, however
+    it was given: ``mine:build`` or ``./mine.py:build``) and the sha256 of the module's file (None where it has
+    none)."""
+    from ..files import sha256_file
+
+    if task in TASKS:
+        return task
+    name, _, function = task.rpartition(":")
+    module = _module(name, task)  # imported already (the run built it): looked up, not run again
+    path = getattr(module, "__file__", None)
+    return {"function": f"{module.__name__}:{function}",
+            "sha256": sha256_file(path) if path and os.path.isfile(path) else None}

@@ -3,7 +3,7 @@ tested against. Per image: cv2.imread; BlazeFace on the whole frame (cv2.resize,
 weighted NMS written out); the selfie segmenter on the head-and-shoulders ROI; the mask upsampled, then refined by
 a guided filter written out in float64 (``--edges soft``: feathered at full resolution instead); a full-resolution
 GaussianBlur background (or a picture scaled to cover the frame, then centre-cropped); float blending over the
-whole frame; cv2.imwrite.
+whole frame; cv2.imencode (imwrite's bytes), written atomically.
 
 It shares nothing with the fast variant but the model files and the published constants (:mod:`.published`): no
 kernel op, no fast helper, so a bug in those shows up as a difference from this.
@@ -11,10 +11,9 @@ kernel op, no fast helper, so a bug in those shows up as a difference from this.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
+from ...io.write import write_atomic
 from ...pipeline.item import Item
 from ...pipeline.stage import Stage
 from ...pipeline.standard import imread_stage
@@ -203,16 +202,17 @@ def stages(options, background, models, pool) -> list[Stage]:
     def write(item: Item) -> None:
         if "video" in item.meta:
             return
+        # cv2.imencode makes the bytes cv2.imwrite would write with the same params; write_atomic puts them in
+        # place (temp + fsync + rename, never through a symlink inside OUT)
         for suffix, image, params in [(".jpg", item.output, [cv2.IMWRITE_JPEG_QUALITY, options.quality]),
                                       ("_mask.png", item.results.get("mask"), [])]:
             if image is None:
                 continue
             final = item.output_stem + suffix
-            os.makedirs(os.path.dirname(final) or ".", exist_ok=True)
-            tmp = f"{os.path.dirname(final)}/.partial-{os.path.basename(final)}"
-            if not cv2.imwrite(tmp, image, params):
-                raise OSError(f"cv2.imwrite failed for {final}")
-            os.replace(tmp, final)
+            ok, data = cv2.imencode(suffix[suffix.rindex("."):], image, params)
+            if not ok:
+                raise OSError(f"cv2.imencode failed for {final}")
+            write_atomic(final, data.tobytes())
             item.outputs.append(final)
 
     return [
