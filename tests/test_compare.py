@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 import statistics
 
 import pytest
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from sightspeed.profiling.session import Session, StageInfo
 from sightspeed.profiling.sketch import QuantileSketch
+from sightspeed.report import compare_html
 from sightspeed.report.compare import SCHEMA, compare, parse_threshold, relative_se, render, to_dict
 
 CEILINGS = {"mem_bw_1t": 20e9, "mem_bw_all": 30e9, "flops_1t": 100e9, "flops_all": 180e9}
@@ -42,6 +44,23 @@ def session_of(means: dict[str, float], seed: int, cpu: str = "Test CPU 9000", s
 
 def by_name(comparison):
     return {s.name: s for s in comparison.stages}
+
+
+def section(page: str, key: str) -> str:
+    """The HTML of ``<section id=key>`` in a report page (AssertionError-free: ValueError when it is absent)."""
+    start = page.index(f'<section id="{key}">')
+    return page[start:page.index("</section>", start)]
+
+
+def cells(html: str) -> dict[str, list[str]]:
+    """The rows of the tables in ``html`` by their first cell, each the raw HTML of its other cells."""
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in html.split("<tr>")]
+    return {row[0]: row[1:] for row in rows if row}
+
+
+def offline(page: str) -> bool:
+    """No script and no address to fetch (the SVG namespace is a name, not a request)."""
+    return "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
 def test_the_same_distribution_is_no_change_everywhere():
@@ -98,6 +117,25 @@ def test_different_machines_warn_and_show_both_ceilings():
     render(c, console)
     text = console.export_text()
     assert "Other CPU 1" in text and "60.0" in text and "different machines" in text
+
+
+def test_compare_html_shows_both_machines_and_marks_the_regression(tmp_path):
+    faster = {**CEILINGS, "mem_bw_all": 60e9, "flops_all": 400e9}
+    slow = {**MEANS, "model": 1.3 * MEANS["model"]}
+    c = compare(session_of(MEANS, seed=1), session_of(slow, seed=2, cpu="Other CPU 1", ceilings=faster))
+    page = compare_html.write(c, tmp_path / "c.html", "a.json", "b.json").read_text()
+    assert offline(page)
+    machines = cells(section(page, "machines"))  # side: cpu, cores, mem 1t, mem all, fp32 1t, fp32 all
+    assert machines["A"] == ["Test CPU 9000", "8", "20.0", "30.0", "100.0", "180.0"]
+    assert machines["B"] == ["Other CPU 1", "8", "20.0", "60.0", "100.0", "400.0"]
+    verdict = section(page, "verdict")
+    assert "Regressed" in verdict and "different machines" in verdict and "B = b.json against A = a.json" in verdict
+    stages = cells(section(page, "stages"))
+    assert stages["model"][-1] == "<b style='color:#c00'>slower</b>"  # the regression, marked
+    assert stages["end-to-end"][-1] == "<b style='color:#c00'>slower</b>"
+    assert stages["decode"][-1] == "no change" and stages["encode"][-1] == "no change"
+    same = compare_html.render(compare(session_of(MEANS, seed=1), session_of(MEANS, seed=2)))
+    assert 'id="machines"' not in same and "No regression" in same and offline(same)
 
 
 def test_to_dict_is_json_with_the_schema():

@@ -70,12 +70,26 @@ def test_profile_writes_session_trace_and_cprofile(profiled, portrait_jpegs):
     assert len(rows) == len(portrait_jpegs) and all(r["status"] == "ok" for r in rows)
 
 
-def test_report_rerenders_a_saved_session(profiled):
+def test_report_rerenders_a_saved_session(profiled, portrait_jpegs):
+    jsonschema = pytest.importorskip("jsonschema")
+    from sightspeed.report.summary import schema
+
     prof, proc = profiled
     again = cli("report", str(prof / "session.json"), "--what-if", "cpu:2x,cores:8,gpu:t4")
     assert again.returncode == 0
     table = lambda text: text[text.index("stage"):text.index("ceilings:")]  # noqa: E731
     assert table(again.stdout) == table(proc.stdout)
+    # --json of the real run holds to its schema, with the run's own figures
+    as_json = cli("report", str(prof / "session.json"), "--json", "--what-if", "cpu:2x,gpu:t4")
+    assert as_json.returncode == 0, as_json.stderr[-2000:]
+    data = json.loads(as_json.stdout)
+    jsonschema.validate(data, schema())
+    assert [s["name"] for s in data["stages"]] == ["decode", "detect", "segment", "composite", "write"]
+    assert data["items"] == len(portrait_jpegs) and data["items_per_s"] > 0
+    assert [r["machine"] for r in data["what_if"]] == ["now", "cpu:2x", "gpu:t4"]
+    assert data["what_if_not_modelled"] is None and data["what_if"][0]["measured_per_s"] > 0
+    segment = data["stages"][2]
+    assert segment["per"] == "item" and segment["flops_per_item"] > 50e6 and segment["intensity"] > 0
     assert cli("report", str(prof / "trace.json")).returncode == 2  # not a session
     assert cli("report", str(prof / "session.json"), "--what-if", "gpu:nope").returncode == 2
 
@@ -101,8 +115,11 @@ def test_profile_a_users_script(tmp_path):
     proc = cli("profile", "-o", str(prof), "--hotspots", "calls", "--", sys.executable, str(script), "3")  # cProfile: every call
     assert proc.returncode == 0, proc.stderr[-3000:]
     session = Session.load(prof / "session.json")
-    calls = {name: st["calls"] for name, st in session.stage_summary().items()}
-    assert calls == {"preprocess": 3, "postprocess": 3}
+    calls = {name: (st["calls"], st["items"]) for name, st in session.stage_summary().items()}
+    assert calls == {"preprocess": (3, 0), "postprocess": (3, 0)}  # a script's stages count calls, not items
+    out = " ".join(proc.stdout.split())
+    assert "items/s" not in out
+    assert "no items counted; calls per stage: preprocess 3 in" in out and "postprocess 3 in" in out
     assert "(script)" in session.hotspots and "postprocess" in session.hotspots
     from sightspeed.profiling.analysis import analyse
 

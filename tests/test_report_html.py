@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,12 +18,28 @@ from sightspeed.profiling.verdict import verdict
 from sightspeed.report import browser, html
 from sightspeed.report.summary import SCHEMA, schema, summarize
 
-from test_compare import MEANS, session_of
+from test_compare import MEANS, cells, offline, section, session_of
 
 jsonschema = pytest.importorskip("jsonschema")
 CEILINGS = {"mem_bw_1t": 20e9, "mem_bw_all": 30e9, "flops_1t": 100e9, "flops_all": 180e9, "disk_read": 2e9,
             "jpeg_decode": 200e6, "jpeg_encode": 100e6}
 SECTIONS = ["verdict", "config", "time", "roofline", "bounds", "hotspots", "what-if", "timeline"]
+
+
+TUNE = {  # the shape `tune --html` puts in the session (TuneResult.as_dict(), cli_tune.write_html)
+    "task": "synthetic", "objective": "throughput", "chosen": "batch 4", "speedup_vs_default": 1.42,
+    "trials": [{"candidate": c, "phase": phase, "items_per_s": rate, "p50_ms": p50, "p95_ms": p50 and 1.5 * p50,
+                "fidelity": fidelity, "pass": ok, "skipped": skipped, "error": None}
+               for c, phase, rate, p50, fidelity, ok, skipped in [
+                   ("default", "default", 100.0, 20.0, "identical", True, None),
+                   ("batch 2", "batch", 140.0, 28.0, "identical", True, None),
+                   ("batch 4", "batch", 200.0, 40.0, "identical", True, None),
+                   ("lossy", "backends", 210.0, 38.0, "mean |diff| 6.0", False, None),
+                   ("int8", "runtime", None, None, None, False, "no native int8 on this CPU")]],
+    "curves": {"batch": {"points": [{"batch": b, "stage": "conv", "ms_per_item": ms, "items_per_s": 1000 / ms}
+                                    for b, ms in [(1, 10.0), (2, 7.0), (4, 5.0)]],
+                         "reason": "batch 4 cuts conv from 10.0 to 5.0 ms per item"}},
+}
 
 
 def synthetic(items: int, stages=("decode", "conv", "blend"), cores: int = 2) -> Session:
@@ -97,6 +114,60 @@ def test_summary_validates_against_its_schema_and_keeps_what_if_modelled():
     assert "measured_per_s" not in data["what_if"][1]
 
 
+def calls_only(calls: int = 30) -> Session:
+    """A profiled script's session: two stages that count calls, not items (one moves declared bytes)."""
+    s = Session(machine={"ceilings": CEILINGS, "cpu": {"model": "Test CPU", "available_cores": 2}},
+                config={"pipeline": "app.py"})
+    for k in range(calls):
+        s.record("load", 0.02 * k, 0.02 * k + 0.005, cpu=0.005, work={"mem_bytes": 5e7})
+        s.record("step", 0.02 * k + 0.005, 0.02 * k + 0.019, cpu=0.014)
+    s.wall_s = 0.02 * calls
+    return s
+
+
+def rates(data, key: str = "") -> list:
+    """Every value under a key ending in ``_per_s``, anywhere in the document."""
+    if isinstance(data, dict):
+        return [v for k, x in data.items() for v in rates(x, k)]
+    if isinstance(data, list):
+        return [v for x in data for v in rates(x, key)]
+    return [data] if key.endswith("_per_s") else []
+
+
+def test_a_session_without_items_shows_calls_and_no_rate_of_items():
+    session = calls_only()
+    page = html.render(session, ["cpu:2x", "gpu:t4"])
+    assert "items/s" not in page and "ms/item" not in page and "0.00x" not in page
+    what_if = section(page, "what-if")
+    assert "not modelled: no stage counted items" in what_if and "<svg" not in what_if and "(modelled)" not in what_if
+    bounds = section(page, "bounds")
+    assert "<th>ms/call</th>" in bounds and "<th>MB/call</th>" in bounds
+    assert cells(bounds)["load"][:2] == ["30", "5.00"] and cells(bounds)["load"][5] == "50.00"  # calls, ms, MB
+    assert "14.0 ms/call" in section(page, "time") and "5.00 ms/call" in section(page, "time")
+    assert "time per call" in section(page, "time")
+    data = json.loads(json.dumps(summarize(session, ["cpu:2x", "gpu:t4"])))
+    jsonschema.validate(data, schema())
+    assert data["what_if"] == [] and data["what_if_not_modelled"].startswith("not modelled: no stage counted items")
+    assert data["items"] == 0 and 0.0 not in rates(data) and rates(data) == [None]  # items_per_s: null
+    assert {s["name"]: s["per"] for s in data["stages"]} == {"load": "call", "step": "call"}
+    with_items = summarize(synthetic(100))
+    assert with_items["what_if_not_modelled"] is None and with_items["what_if"][0]["pipelined_per_s"] > 0
+
+
+def test_a_stage_without_items_beside_stages_with_them_is_shown_per_call():
+    session = synthetic(40)
+    for k in range(3):  # e.g. loading a model: 20 ms and 5 MB a call, no item
+        session.record("load", 0.001 * k, 0.001 * k + 0.02, cpu=0.02, work={"mem_bytes": 5e6})
+    page = html.render(session)
+    bounds = section(page, "bounds")
+    assert "<th>ms/item</th>" in bounds
+    load, conv = cells(bounds)["load"], cells(bounds)["conv"]
+    assert load[1] == "20.00 <span class=note>per call</span>" and load[5] == "5.00 <span class=note>per call</span>"
+    assert conv[1] == "10.00" and "per call" not in "".join(conv)
+    time = section(page, "time")
+    assert "no items: 20.00 ms per call (3 calls)" in time and ">0.00 ms/item" not in time
+
+
 def test_a_script_profile_has_calls_not_items_and_still_validates():
     s = Session(machine={"ceilings": CEILINGS})
     for k in range(30):
@@ -132,10 +203,92 @@ def test_html_size_budget(items, budget):
     assert session.spans_seen == 3 * items
     page = html.render(session, ["cpu:2x", "gpu:t4"])
     assert len(page.encode()) <= budget
-    for section in SECTIONS:
-        assert f'<section id="{section}">' in page
-    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in page
-    assert "<script" not in page
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in page
+    assert offline(page)
+
+
+def test_the_page_says_what_each_figure_is():
+    page = html.render(synthetic(5), ["cpu:2x"], trace="trace.json")  # 5 items: too few to trust
+    assert page.index("<section") == page.index('<section id="verdict">')  # the verdict first
+    verdict_ = section(page, "verdict")
+    assert "<div class=warn>only 5 items went through the busiest stage (conv)" in verdict_
+    assert "<div class=warn>the run took" in verdict_
+    what_if = section(page, "what-if")
+    assert "now (modelled)</text>" in what_if and "cpu:2x (modelled)</text>" in what_if
+    measured = 5 / synthetic(5).wall_s
+    assert f"measured now: {measured:.1f} items/s</text>" in what_if and 'stroke-dasharray="4 3"' in what_if
+    assert "conv2d" in section(page, "hotspots") and "model.py:10" in section(page, "hotspots")
+    config = section(page, "config")
+    assert "<dd>Test CPU (2 cores for this run)</dd>" in config
+    assert "<dd>decode 2x1, conv 2x1, blend 2x1</dd>" in config
+    assert "2x1, cpu/wall 1.00</text>" in section(page, "time")
+    timeline = section(page, "timeline")
+    assert '<a href="trace.json">trace.json</a>' in timeline and "open it in Perfetto" in timeline
+    assert "ui.perfetto.dev" in timeline and "chrome://tracing" in timeline
+    assert "trace.json" not in html.render(synthetic(5), trace=None)
+
+
+def test_the_roofline_names_the_stages_it_leaves_out():
+    roof = section(html.render(synthetic(100)), "roofline")
+    assert "<title>conv:" in roof and "<title>blend:" not in roof and "<title>decode:" not in roof
+    note = roof[roof.index("Not placed"):]
+    assert "blend (memory): bytes only, 10.0 GB/s of 20.0 GB/s memory bandwidth" in note
+    assert "decode (" in note and "conv" not in note
+    nothing = Session(machine={"ceilings": CEILINGS})
+    nothing.record("wait", 0.0, 0.01, items=1)
+    nothing.wall_s = 0.01
+    roof = section(html.render(nothing), "roofline")
+    assert "No roofline: no stage declared both FLOPs and bytes" in roof and "no FLOPs or bytes counted" in roof
+
+
+def test_tunes_candidates_and_batch_curve():
+    session = synthetic(40)
+    session.config["tune"] = TUNE
+    page = html.render(session)
+    assert page.index('<section id="what-if">') < page.index('<section id="tune">') < page.index('id="timeline"')
+    tune = section(page, "tune")
+    rows = cells(tune)
+    assert rows["batch 4 <b>(chosen)</b>"][:2] == ["batch", "200.00"] and "default" in rows
+    assert rows["lossy"][-1] == "FAIL" and rows["int8"][-2:] == ["no native int8 on this CPU", "-"]
+    assert "<b>batch 4</b>, 1.42x the default" in tune and "batch 4 cuts conv from 10.0 to 5.0 ms per item" in tune
+    chart = tune[tune.index('<svg class="chart lines"'):tune.index("</svg>") + 6]
+    assert "<title>batch curve: batch</title>" in chart and "batch size" in chart and "ms per item" in chart
+    (line,) = re.findall(r'<polyline points="([^"]+)"', chart)
+    ys = [float(p.split(",")[1]) for p in line.split()]
+    assert len(ys) == 3 and ys[0] < ys[1] < ys[2]  # 10 -> 7 -> 5 ms: each point lower (SVG y grows down)
+    assert [t for t in ("1", "2", "4") if f">{t}</text>" in chart] == ["1", "2", "4"]  # the batch sizes
+    assert 'id="tune"' not in html.render(synthetic(40))  # no tune, no section
+
+
+def test_tune_html_flag_writes_the_report(tmp_path, monkeypatch, sample_paths):
+    """`tune --html` wired end to end through the CLI, the search replaced by a made-up result (no model runs)."""
+    from typer.testing import CliRunner
+
+    import sightspeed.tune.search as search
+    from sightspeed.cli import app
+    from sightspeed.tune.fidelity import Fidelity
+    from sightspeed.tune.space import Candidate
+    from sightspeed.tune.trial import Trial
+
+    def trial(label, phase, candidate, seconds):
+        return Trial(label, phase, candidate, times=[seconds] * 2, items=40, latencies_ms=[25.0] * 40,
+                     fidelity=Fidelity(True, "identical"), session=synthetic(40))
+
+    default = trial("default", "default", Candidate(), 1.0)
+    best = trial("batch 4", "batch", Candidate(batch_size=4), 0.7)
+    result = search.TuneResult("portrait", "throughput", 60.0, trials=[default, best], default=default, best=best,
+                               final={"default": [1.0, 1.0], "batch 4": [0.7, 0.7]}, curves=TUNE["curves"])
+    monkeypatch.setenv("SIGHTSPEED_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(search, "tune", lambda *args, **kwargs: result)
+    done = CliRunner().invoke(app, ["tune", "portrait", sample_paths[0], "-o", str(tmp_path / "tuned.toml"),
+                                    "--html", str(tmp_path / "tune.html")])
+    assert done.exit_code == 0, done.output
+    page = (tmp_path / "tune.html").read_text()
+    assert "<title>sightspeed: portrait (tuned: batch 4)</title>" in page
+    tune = section(page, "tune")
+    assert "batch 4 <b>(chosen)</b>" in tune and "1.43x the default" in tune and "<title>batch curve: batch" in tune
+    assert '<section id="bounds">' in page and offline(page)
 
 
 # ----- compare as a gate ---------------------------------------------------------------------------------------
@@ -191,16 +344,18 @@ def open_in_browser(path: Path, shot: Path) -> dict:
 @needs_browser
 def test_the_html_report_in_chromium(tmp_path):
     session = synthetic(1_000)
+    session.config["tune"] = TUNE
     path = html.write(session, tmp_path / "report.html", ["cpu:2x", "gpu:t4"])
     seen = open_in_browser(path, artifacts(tmp_path) / "report-synthetic.png")
     assert seen["problems"] == [] and seen["requests"] == [path.resolve().as_uri()]
-    assert set(SECTIONS) <= set(seen["sections"])
+    assert seen["sections"] == SECTIONS[:-1] + ["tune", "timeline"]  # in order, the verdict first
     assert "conv sets the pace" in seen["verdict"] or "conv used the most CPU" in seen["verdict"]
     charts = seen["chart_texts"]
     assert len(charts) >= 4 and all(width > 100 for width, _ in charts)
     for name in ("decode", "conv", "blend"):  # the stage names are text in the time chart and the timeline
         assert sum(name in text for _, text in charts) >= 2
     assert any(text.startswith("roofline") and "conv" in text for _, text in charts)  # the one stage with FLOPs
+    assert any(text.startswith("batch curve: batch") and "ms per item" in text for _, text in charts)
 
 
 @needs_browser

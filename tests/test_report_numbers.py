@@ -137,6 +137,29 @@ def test_stages_without_items_show_calls_and_ms_per_call():
     assert "0.00 items/s" not in out and "what-if: not modelled: no stage counted items" in out
 
 
+def test_stages_count_items_only_where_declared_when_the_profile_counts_calls():
+    @sightspeed.stage("decorated")
+    def decorated() -> int:
+        return user_step(10)
+
+    def counted(session: Session) -> dict[str, tuple[int, int]]:
+        return {name: (st["calls"], st["items"]) for name, st in session.stage_summary().items()}
+
+    with sightspeed.profile(hotspots=False, stage_items=0) as calls:  # as a profiled script and %sightspeed do
+        for _ in range(3):
+            with sightspeed.stage("step"):
+                user_step(10)
+            with sightspeed.stage("batch", items=4):
+                user_step(10)
+            decorated()
+    assert counted(calls) == {"step": (3, 0), "batch": (3, 12), "decorated": (3, 0)}
+    with sightspeed.profile(hotspots=False) as items:  # the default again: one item a call
+        with sightspeed.stage("step"):
+            user_step(10)
+        decorated()
+    assert counted(items) == {"step": (1, 1), "decorated": (1, 1)}
+
+
 def test_a_stage_without_items_is_not_shown_per_item_beside_stages_with_them():
     with sightspeed.profile(hotspots=False) as session:
         with sightspeed.stage("load", bytes=5_000_000, items=0):  # e.g. reading a model once
@@ -188,7 +211,10 @@ def test_the_magic_says_its_run_was_too_small_and_how_to_repeat_it(capsys):
     session = run_magic("-n 2 -o", "import sightspeed\nwith sightspeed.stage('step'):\n    user_step(20_000)\n",
                         {"user_step": user_step})
     out = " ".join(capsys.readouterr().out.split())
-    assert "warning: only 2 items went through the busiest stage (step)" in out
+    # a cell's stage counts calls, not items: calls and times per stage, never an items/s
+    assert "warning: the busiest stage (step) ran only 2 times and no stage counted items" in out
+    assert "no items counted; calls per stage: step 2 in" in out and "items/s" not in out
+    assert session.stage_summary()["step"]["items"] == 0
     assert "-n N runs the code N times (this was -n 2)" in out
     assert "user_step" in [r["function"] for r in session.hotspots["step"]]
     assert instrumentation_rows(session.profiler.top("step", n=1000)) == []

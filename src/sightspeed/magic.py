@@ -2,7 +2,8 @@
 
 ``%load_ext sightspeed`` registers them. This module sits above ``profiling`` and ``report`` (it profiles, then
 renders), so neither imports it. The code runs ``-n N`` times (default 1) under ``sightspeed.profile()``;
-its ``sightspeed.stage`` blocks become rows of the table, the rest is ``(main)``. ``-o`` returns the Session.
+its ``sightspeed.stage`` blocks become rows of the table, the rest is ``(main)``; they count calls (ms per call, no
+items/s) unless a block declares ``items=N``. ``-o`` returns the Session.
 ``--lines``: the sampler's top lines per stage instead of cProfile's functions (cProfile stays the default here: a
 cell is often shorter than the few hundred milliseconds a sampler needs to say much).
 """
@@ -42,7 +43,7 @@ def run_magic(line: str, cell: str | None, namespace: dict[str, Any]) -> Any:
     cached = linecache.cache.get("<sightspeed>")
     linecache.cache["<sightspeed>"] = (len(code), None, code.splitlines(True), "<sightspeed>")  # lines to show
     try:
-        with profile(hotspots=hotspots) as session:
+        with profile(hotspots=hotspots, stage_items=0) as session:  # calls per stage; items only where declared
             for _ in range(repeats):
                 exec(compiled, namespace)
     finally:

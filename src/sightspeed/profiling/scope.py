@@ -19,6 +19,7 @@ from .session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 _active: Session | None = None
+_stage_items = 1  # what a stage() without items= counts while the active profile runs (its stage_items)
 _lock = threading.Lock()
 
 
@@ -30,7 +31,9 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
     """Time a block (or every call of a function) as the stage ``name`` of the active profiling session.
 
     ``bytes`` (bytes the block moves) and ``flops`` declare its work, so its bound and % of speed of light can
-    be computed; ``items`` is how many items (images, frames) it handled.
+    be computed; ``items`` is how many items (images, frames) it handled. Without ``items=`` a block counts what
+    the active profile's ``stage_items`` says: 1 item per call in ``profile()`` (and in pipelines), 0 (calls
+    only, no items/s) in a profiled script or a ``%sightspeed`` cell, whose blocks are rarely one item each.
 
     >>> with profile(hotspots=False) as session:
     ...     with stage("preprocess", bytes=1000, flops=500):
@@ -41,7 +44,8 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
 
     __slots__ = ("name", "bytes", "flops", "items", "_session", "_outer", "_t0", "_c0")
 
-    def __init__(self, name: str, *, bytes: int | None = None, flops: float | None = None, items: int = 1) -> None:
+    def __init__(self, name: str, *, bytes: int | None = None, flops: float | None = None,
+                 items: int | None = None) -> None:
         self.name, self.bytes, self.flops, self.items = name, bytes, flops, items
         self._session: Session | None = None
 
@@ -65,7 +69,8 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
             counters.add(mem_bytes=self.bytes)
         if self.flops:
             counters.add(flops=self.flops)
-        session.record(self.name, self._t0, end, items=self.items, work=counters.end(self._outer), **cost)
+        items = _stage_items if self.items is None else self.items
+        session.record(self.name, self._t0, end, items=items, work=counters.end(self._outer), **cost)
         for ins in session.instruments:
             ins.resume()
         self._session = None
@@ -86,13 +91,14 @@ class stage:  # noqa: N801 - used like a function: `with stage("x"):` / `@stage(
 
 @contextmanager
 def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(main)",
-            session: Session | None = None) -> Iterator[Session]:
+            session: Session | None = None, stage_items: int = 1) -> Iterator[Session]:
     """Profile the block: ``stage()`` spans land in the yielded Session; with ``hotspots``, cProfile per stage
-    and per thread, and the time outside any stage on this thread as the stage ``base``.
+    and per thread, and the time outside any stage on this thread as the stage ``base``. ``stage_items``: what a
+    ``stage()`` that gives no ``items=`` counts per call (0: calls only, as a profiled script's stages do).
 
     After the block, ``session.hotspots`` holds the top functions per stage and ``session.wall_s`` the wall time.
     """
-    global _active
+    global _active, _stage_items
     from .hotspots import Hotspots
     from .instruments import available_mirrors
 
@@ -109,7 +115,7 @@ def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(ma
     with _lock:
         if _active is not None:
             raise RuntimeError("a sightspeed profile is already active in this process")
-        _active = session
+        _active, _stage_items = session, stage_items
     started = time.perf_counter()
     session.now()
     if prof is not None and base:
@@ -122,7 +128,7 @@ def profile(hotspots: bool = True, mirrors: bool = True, base: str | None = "(ma
             prof.resume()
         session.wall_s = session.wall_s or time.perf_counter() - started
         with _lock:
-            _active = None
+            _active, _stage_items = None, 1
         if own_account:
             close_account(session)
         session.instruments = []

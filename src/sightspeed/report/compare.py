@@ -34,6 +34,7 @@ from ..profiling.sketch import QuantileSketch
 SCHEMA = "sightspeed.compare/1"
 Z = 3.0  # standard errors in the band: a false "slower" on equal runs is ~0.3% per stage
 CEILINGS = ("mem_bw_1t", "mem_bw_all", "flops_1t", "flops_all")  # shown per side: memory B/s, fp32 FLOP/s
+MACHINES_TITLE = "machines (ceilings in GB/s and GFLOP/s)"
 
 
 def relative_se(sketch: QuantileSketch) -> float | None:
@@ -178,6 +179,18 @@ def _num(x: float | None, fmt: str, unit: str = "") -> str:
     return "-" if x is None else format(x, fmt) + unit
 
 
+MACHINE_COLUMNS = ("side", "cpu", "cores", *CEILINGS)
+
+
+def machine_rows(comparison: Comparison) -> list[list[str]]:
+    """Each side's CPU, cores and ceilings (GB/s, GFLOP/s) as table rows, when the two machines differ; else []."""
+    ma, mb = comparison.machines.get("a", {}), comparison.machines.get("b", {})
+    if ma == mb:
+        return []
+    return [[side, str(m.get("cpu")), str(m.get("cores")), *(_num(m.get(k) and m[k] / 1e9, ".1f") for k in CEILINGS)]
+            for side, m in (("A", ma), ("B", mb))]
+
+
 def render(comparison: Comparison, console: Console) -> None:
     """The comparison table (regressions in bold red), each side's ceilings when the machines differ, warnings."""
     t, e2e = comparison.threshold, comparison.end_to_end
@@ -193,14 +206,13 @@ def render(comparison: Comparison, console: Console) -> None:
         table.add_row(s.name, _num(s.ms_a, ".2f"), _num(s.ms_b, ".2f"), _num(s.speedup, ".2f", "x"),
                       _num(s.speedup and 100 * s.noise, ".1f"), bound, s.verdict, style=style)
     console.print(table)
-    ma, mb = comparison.machines.get("a", {}), comparison.machines.get("b", {})
-    if ma != mb:
-        machines = Table(title="machines (ceilings in GB/s and GFLOP/s)", title_justify="left")
-        for col in ("side", "cpu", "cores", *CEILINGS):
+    sides = machine_rows(comparison)
+    if sides:
+        machines = Table(title=MACHINES_TITLE, title_justify="left")
+        for col in MACHINE_COLUMNS:
             machines.add_column(col, justify="left" if col in ("side", "cpu") else "right")
-        for side, m in (("A", ma), ("B", mb)):
-            machines.add_row(side, str(m.get("cpu")), str(m.get("cores")),
-                             *(_num(m.get(k) and m[k] / 1e9, ".1f") for k in CEILINGS))
+        for row in sides:
+            machines.add_row(*row)
         console.print(machines)
     for w in comparison.warnings:
         console.print(f"[yellow]warning:[/] {w}")

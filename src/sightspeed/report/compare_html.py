@@ -1,4 +1,5 @@
-"""`sightspeed compare --html`: the comparison as one self-contained HTML file (the report's style, no script)."""
+"""`sightspeed compare --html`: the comparison as one self-contained HTML file (the report's style, no script): the
+verdict and warnings, each side's machine and ceilings when they differ, the stages' speed-ups and regressions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from html import escape
 from pathlib import Path
 
 from . import svg
-from .compare import Comparison
+from .compare import MACHINE_COLUMNS, MACHINES_TITLE, Comparison, machine_rows
 from .html import CSS, _section, _table
 
 
@@ -20,11 +21,13 @@ def render(c: Comparison, a_name: str = "A", b_name: str = "B") -> str:
     chart = svg.bars([(s.name, s.speedup, s.verdict) for s in rows if s.speedup], "x",
                      "speed-up of B over A, per stage (1 = no change)", 1.0, "no change")
     warn = "".join(f"<div class=warn>{escape(w)}</div>" for w in c.warnings)
+    sides = [[escape(cell) for cell in row] for row in machine_rows(c)]  # [] on the same machine
+    machines = _section("machines", MACHINES_TITLE, _table(list(MACHINE_COLUMNS), sides, left=2)) if sides else ""
     head = (f"<p class=verdict>{'Regressed' if c.regressed() else 'No regression'} beyond "
             f"{100 * c.threshold:.0f}% and the noise: B = {escape(b_name)} against A = {escape(a_name)}.</p>")
     return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>sightspeed compare</title>"
             f"<style>{CSS}</style></head><body><h1>sightspeed compare</h1>"
-            + _section("verdict", "Verdict", head + warn) + _section("stages", "Stages", chart + table)
+            + _section("verdict", "Verdict", head + warn) + machines + _section("stages", "Stages", chart + table)
             + "</body></html>")
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..profiling.session import Session
 from . import svg, timeline
+from .profile_console import NOT_MODELLED
 from .summary import summarize
 
 CSS = """
@@ -93,19 +94,34 @@ def _config(d: dict) -> str:
 
 def _time(d: dict) -> str:
     parts = ["on CPU", "off CPU in the stage", "waiting for input", "waiting for a core"]
+    per = _per(d)
     rows = []
     for s in d["stages"]:
-        per = max(1, s["items"] or s["calls"])
+        split = f"{s['workers']}x{s['threads']}, cpu/wall {s['cpu_per_wall']:.2f}"
+        if s["per"] != per:  # it counted no items beside stages that did: its per-call time, off the item scale
+            rows.append((s["name"], [], f"no items: {s['ms_per_item']:.2f} ms per call ({s['calls']} calls), {split}"))
+            continue
+        count = max(1, s["items"] or s["calls"])
         on = min(s["total_s"], s["cpu_s"] / max(1, s["threads"]))
         values = [on, s["total_s"] - on, s["wait_s"], s["core_wait_s"]]
-        rows.append((s["name"], [1000 * v / per for v in values],
-                     f"{s['workers']}x{s['threads']}, cpu/wall {s['cpu_per_wall']:.2f}"))
-    unit = "ms/item" if d["items"] else "ms/call"
-    chart = svg.stacked_bars(rows, parts, unit, "where the time goes, per stage",
+        rows.append((s["name"], [1000 * v / count for v in values], split))
+    chart = svg.stacked_bars(rows, parts, f"ms/{per}", "where the time goes, per stage",
                              ["#4e79a7", "#a0cbe8", "#f28e2b", "#e15759"])
-    return _section("time", "Where the time goes", chart + "<p class=note>Each stage's time per item, its "
+    return _section("time", "Where the time goes", chart + f"<p class=note>Each stage's time per {per}, its "
                     "workers summed; workers x threads and cores kept busy (cpu/wall, the runtime's pool threads "
                     "included) beside each bar.</p>")
+
+
+def _per(d: dict) -> str:
+    """What the report's per-unit figures divide by: ``item``, or ``call`` where no stage counted items."""
+    return "item" if d["items"] else "call"
+
+
+def _per_unit(s: dict, per: str, value: float | None, digits: int) -> str:
+    """A stage's per-unit figure under a ``per`` column: labelled per call where the stage counted no items."""
+    if s["per"] == per or not value:
+        return _num(value, digits)
+    return f"{value:,.{digits}f} <span class=note>per call</span>"
 
 
 def _roofline(d: dict) -> str:
@@ -114,7 +130,7 @@ def _roofline(d: dict) -> str:
     points = [(s["name"], s["intensity"], s["gflops"], index[s["name"]]) for s in d["stages"] if s["intensity"]]
     if not points or not c.get("flops_all") or not c.get("mem_bw_all"):
         why = "no stage declared both FLOPs and bytes" if c.get("flops_all") else "no machine ceilings measured"
-        return _section("roofline", "Roofline", f"<p class=note>No roofline: {why}.</p>")
+        return _section("roofline", "Roofline", f"<p class=note>No roofline: {why}.</p>" + _unplaced(d))
     roofs = [("fp32, all cores", c["mem_bw_all"] / 1e9, c["flops_all"] / 1e9),
              ("fp32, 1 thread", c["mem_bw_1t"] / 1e9, c["flops_1t"] / 1e9)]
     for tier in ("bf16", "int8"):
@@ -123,18 +139,37 @@ def _roofline(d: dict) -> str:
     chart = svg.roofline(points, roofs, "roofline: each stage under this machine's measured ceilings")
     return _section("roofline", "Roofline", chart + "<p class=note>A stage under the slope is limited by memory "
                     "bandwidth, under the flat part by arithmetic; the gap to the line is its distance from the "
-                    "speed of light.</p>")
+                    "speed of light.</p>" + _unplaced(d))
+
+
+def _unplaced(d: dict) -> str:
+    """The stages the roofline leaves out (a point needs FLOPs and bytes), each with why and what it reached."""
+    c, out = d["machine"]["ceilings"], []
+    for s in d["stages"]:
+        if s["intensity"]:
+            continue
+        if s["flops"]:
+            why = f"FLOPs but no bytes counted, {s['gflops']:.1f} GFLOP/s"
+        elif s["gbps"]:
+            roof = c.get("mem_bw_all" if s["threads"] > 1 else "mem_bw_1t")
+            why = f"bytes only, {s['gbps']:.1f} GB/s" + (f" of {roof / 1e9:.1f} GB/s memory bandwidth" if roof else "")
+        else:
+            why = "no FLOPs or bytes counted"
+        out.append(f"{s['name']} ({s['bound_label']}): {why}")
+    if not out:
+        return ""
+    return ("<p class=note>Not placed (a point needs both FLOPs and bytes): "
+            + escape("; ".join(out)) + ".</p>")
 
 
 def _bounds(d: dict) -> str:
-    rows = []
+    per, rows = _per(d), []
     for s in d["stages"]:
         pct = s["pct_sol"]
         bar = f"<span class=sol style='width:{min(100, 100 * pct):.0f}px'></span>{100 * pct:.0f}%" if pct else "-"
-        rows.append([escape(s["name"]), s["calls"], _num(s["ms_per_item"], 2), _num(s["p50_ms"], 2),
-                     _num(s["p95_ms"], 2), f"{s['cpu_per_wall']:.2f}", _num(s["bytes_per_item"] / 1e6, 2),
+        rows.append([escape(s["name"]), s["calls"], _per_unit(s, per, s["ms_per_item"], 2), _num(s["p50_ms"], 2),
+                     _num(s["p95_ms"], 2), f"{s['cpu_per_wall']:.2f}", _per_unit(s, per, s["bytes_per_item"] / 1e6, 2),
                      _num(s["gbps"], 2), _num(s["gflops"], 1), escape(s["bound_label"]), bar])
-    per = "item" if d["items"] else "call"
     return _section("bounds", "Bounds and speed of light", _table(
         ["stage", "calls", f"ms/{per}", "p50 ms", "p95 ms", "cpu/wall", f"MB/{per}", "GB/s", "GFLOP/s", "bound",
          "% SOL"], rows) + "<p class=note>% SOL: the time the stage's work would take at this machine's ceilings "
@@ -158,9 +193,11 @@ def _hotspots(d: dict) -> str:
     return _section("hotspots", "Hotspots", body)
 
 
-
 def _what_if(d: dict) -> str:
     rows = d["what_if"]
+    if not rows:  # calls only: a model of items/s would read 0 everywhere
+        return _section("what-if", "What-if", f"<p class=note>{escape(d.get('what_if_not_modelled') or NOT_MODELLED)}"
+                        ".</p>")
     measured = rows[0].get("measured_per_s")
     unit = "items/s"
     chart = svg.bars([(f"{r['machine']} (modelled)", r["pipelined_per_s"], f"{r['speedup']:.2f}x") for r in rows],

@@ -15,6 +15,9 @@ from .console import budget_line
 from .lines_console import render_lines, top_line
 
 
+NOT_MODELLED = "not modelled: no stage counted items (a stage(..., items=N) block counts them)"
+
+
 def _fmt(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if value else "-"
 
@@ -35,8 +38,8 @@ def bound_label(session: Session, report: StageReport) -> str:
 
 def stage_table(session: Session, reports: list[StageReport]) -> Table:
     """The per-stage table. Its per-unit columns are per item; where no stage counted items (a script's or
-    ``%sightspeed``'s stages declared ``items=0``) they are per call, and the title gives each stage's calls and
-    time instead of an items/s that would read 0."""
+    ``%sightspeed``'s stages, which count calls unless a block gives ``items=N``) they are per call, and the title
+    gives each stage's calls and time instead of an items/s that would read 0."""
     items = max((r.items for r in reports), default=0)
     unit = "item" if items else "call"
     name = session.config.get("pipeline", "profile")
@@ -182,7 +185,7 @@ def render(console, session: Session, what_if: list[str] | None = None) -> list[
         console.print(perf)
     items = max((r.items for r in reports), default=0)
     if what_if and not items:
-        console.print("what-if: not modelled: no stage counted items (a stage(..., items=N) block counts them)")
+        console.print(f"what-if: {NOT_MODELLED}")
     elif what_if:
         measured = items / session.wall_s if session.wall_s else None
         console.print(whatif_table(reports, what_if, session_cores(session), measured))

@@ -17,7 +17,7 @@ from ..profiling.analysis import StageReport, analyse, session_cores
 from ..profiling.session import Session
 from ..profiling.verdict import verdict
 from ..profiling.whatif import Scenario, parse, project
-from .profile_console import bound_label
+from .profile_console import NOT_MODELLED, bound_label
 
 SCHEMA = "sightspeed.report/1"
 
@@ -30,7 +30,8 @@ def schema() -> dict[str, Any]:
 def summarize(session: Session, what_if: list[str] | tuple[str, ...] = (),
               reports: list[StageReport] | None = None) -> dict[str, Any]:
     """Everything the reports show about ``session``: verdict, warnings, config, machine, per-stage figures
-    (bound, % SOL, hotspots), what-if rows (each labelled modelled; ``now`` also carries the measured rate)."""
+    (bound, % SOL, hotspots), what-if rows (each labelled modelled; ``now`` also carries the measured rate; none,
+    and ``what_if_not_modelled`` saying why, where no stage counted items)."""
     reports = reports if reports is not None else analyse(session)
     items = max((r.items for r in reports), default=0)
     judged = verdict(session, reports)
@@ -51,6 +52,7 @@ def summarize(session: Session, what_if: list[str] | tuple[str, ...] = (),
         "machine": machine_of(session),
         "stages": [stage_row(session, r) for r in reports],
         "what_if": what_if_rows(session, reports, list(what_if)),
+        "what_if_not_modelled": None if items else NOT_MODELLED,
         "spans": {"seen": session.spans_seen, "kept": len(session.spans)},
         "lines": session.lines,  # the line sampler's top lines per stage (profile --hotspots lines)
         "breakdown": session.breakdown,  # wall and CPU time by what ran it (an unannotated script)
@@ -110,8 +112,12 @@ def stage_row(session: Session, r: StageReport) -> dict[str, Any]:
 
 
 def what_if_rows(session: Session, reports: list[StageReport], specs: list[str]) -> list[dict[str, Any]]:
+    """The modelled rows, ``now`` first; none where no stage counted items (the model projects items/s: a
+    session of calls only would read 0 items/s everywhere; ``what_if_not_modelled`` says so instead)."""
     cores = session_cores(session)
     items = max((r.items for r in reports), default=0)
+    if not items:
+        return []
     rows = []
     for spec in ["now", *specs]:
         p = project(reports, parse(spec) if spec != "now" else Scenario("now"), cores)

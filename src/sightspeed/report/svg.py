@@ -35,7 +35,8 @@ def _fmt(value: float) -> str:
 
 def stacked_bars(rows: list[tuple[str, list[float], str]], parts: list[str], unit: str, title: str,
                  part_colours: list[str] | None = None) -> str:
-    """Horizontal bars, one per row: ``(label, values per part, note at the end)``; a legend names ``parts``."""
+    """Horizontal bars, one per row: ``(label, values per part, note at the end)``; a legend names ``parts``. A row
+    without values is its label and note only (a figure not on the bars' scale)."""
     label_w, bar_w, row_h, note_w = 130, 420, 24, 260
     width, height = label_w + bar_w + note_w, 40 + row_h * len(rows) + 20
     top = max((sum(v) for _, v, _ in rows), default=0.0) or 1.0
@@ -56,7 +57,7 @@ def stacked_bars(rows: list[tuple[str, list[float], str]], parts: list[str], uni
                             f'fill="{colours[k % len(colours)]}"><title>{escape(label)}: {escape(parts[k])} '
                             f'{_fmt(value)} {escape(unit)}</title></rect>')
             x += w
-        body.append(_text(x + 6, y + 15, f"{_fmt(sum(values))} {unit}  {note}".rstrip()))
+        body.append(_text(x + 6, y + 15, f"{_fmt(sum(values))} {unit}  {note}".rstrip() if values else note))
     return _svg(width, height, title, body, "stacked")
 
 
