@@ -1,16 +1,17 @@
 """What the line sampler costs, next to cProfile. One CPU-bound workload (numpy array arithmetic and plain Python:
 a float64 normalisation and a blur-like sum of shifted copies, then a pure-Python NMS over 400 boxes, under
-``sightspeed.stage`` blocks, and a generator sum outside them) timed in interleaved rounds: without profiling
-(``none``), with spans only (``spans``: ``profile(hotspots=None)``), with cProfile per stage (``calls``) and with
-the sampler at the default rate (``lines``). Each run's wall time and process CPU time (every thread's: the
-sampler's own included). Overheads: per round, each mode's time over ``none``'s in the same round (they ran one
-after the other), min / median / max over the rounds: the pairing cancels the slow drift of a shared machine's
-load. Also the sampler's own cost per sample (the sampling function called directly by a thread, the main one
-sampled). ``--peers`` adds pyinstrument (its sampler, same interval) and yappi (wall clock) where importable (not
+``sightspeed.stage`` blocks, and a generator sum outside them) timed in rounds: without profiling (``none``),
+with spans only (``spans``: ``profile(hotspots=None)``), with cProfile per stage (``calls``) and with the sampler
+at the default rate (``lines``). Each run's wall time and process CPU time (every thread's: the sampler's own
+included). Pairs: in each round every profiled mode runs right next to a run of ``none`` of its own (which goes
+first alternates from round to round), and its overhead that round is its time over that run's; min / median / max
+over the rounds (``overhead_pct_per_round``): the pairing cancels the slow drift of a shared machine's load.
+``target``: the sampler's paired median against the 3% target, ``target_met`` from the wall time's. Also the
+sampler's own cost per sample (the sampling function called directly by a thread, the main one sampled).
+``--peers`` adds pyinstrument (its sampler, same interval) and yappi (wall clock) where importable (not
 dependencies: ``pip install --target /tmp/peers pyinstrument yappi`` and ``PYTHONPATH=/tmp/peers``). Prints JSON.
-Target: lines <= 3%.
 
-    python benchmarks/sampler_overhead.py --rounds 20
+    python benchmarks/sampler_overhead.py --rounds 40
     PYTHONPATH=/tmp/peers python benchmarks/sampler_overhead.py --rounds 10 --peers
 """
 
@@ -66,15 +67,16 @@ def workload(frames: int = 12, size: int = 768) -> float:
     return total
 
 
-def timed(mode: str, frames: int) -> tuple[float, float]:
-    """(wall seconds, process CPU seconds: every thread's, the sampler's included) of one workload run."""
+def timed(mode: str, frames: int, interval: float = DEFAULT_INTERVAL) -> tuple[float, float]:
+    """(wall seconds, process CPU seconds: every thread's, the sampler's included) of one workload run; the
+    samplers (lines, pyinstrument) every ``interval`` seconds."""
     start, cpu = time.perf_counter(), time.process_time()
     if mode == "none":
         workload(frames)
     elif mode == "pyinstrument":  # its sampler at the same interval
         import pyinstrument
 
-        profiler = pyinstrument.Profiler(interval=DEFAULT_INTERVAL)
+        profiler = pyinstrument.Profiler(interval=interval)
         profiler.start()
         workload(frames)
         profiler.stop()
@@ -87,7 +89,8 @@ def timed(mode: str, frames: int) -> tuple[float, float]:
         yappi.stop()
         yappi.clear_stats()
     else:
-        with profile(hotspots={"spans": None, "calls": "calls", "lines": "lines"}[mode], mirrors=False):
+        with profile(hotspots={"spans": None, "calls": "calls", "lines": "lines"}[mode], mirrors=False,
+                     interval=interval):
             workload(frames)
     return time.perf_counter() - start, time.process_time() - cpu
 
@@ -111,6 +114,9 @@ def sample_cost(calls: int = 2000) -> float:
     return took[0]
 
 
+TARGET_PCT = 3.0  # the line sampler's overhead at the default interval, wall time, paired median
+
+
 def spread(values: list[float], digits: int = 4) -> dict[str, float]:
     return {"min": round(min(values), digits), "median": round(statistics.median(values), digits),
             "max": round(max(values), digits)}
@@ -118,38 +124,47 @@ def spread(values: list[float], digits: int = 4) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--frames", type=int, default=6, help="frames of the workload per timed run")
     parser.add_argument("--peers", action="store_true", help="also pyinstrument and yappi, where importable")
+    parser.add_argument("--interval-ms", type=float, default=1000 * DEFAULT_INTERVAL,
+                        help="the samplers' interval (default: the line sampler's default; the target is for it)")
     args = parser.parse_args()
+    interval = args.interval_ms / 1000
     modes = ["none", "spans", "calls", "lines"]
     if args.peers:
         modes += [peer for peer in ("pyinstrument", "yappi") if importlib.util.find_spec(peer) is not None]
     wall: dict[str, list[float]] = {m: [] for m in modes}
     cpu: dict[str, list[float]] = {m: [] for m in modes}
+    pct: dict[str, dict[str, list[float]]] = {"wall": {m: [] for m in modes[1:]}, "cpu": {m: [] for m in modes[1:]}}
     for mode in modes:  # warm: imports, caches, numpy's first allocations
-        timed(mode, 1)
+        timed(mode, 1, interval)
+    profiled = modes[1:]
     for k in range(args.rounds):
-        for mode in modes[k % len(modes):] + modes[:k % len(modes)]:  # each round starts with another mode
-            w, c = timed(mode, args.frames)
-            wall[mode].append(w)
-            cpu[mode].append(c)
-    with profile(hotspots="lines", mirrors=False) as session:
+        for mode in profiled[k % len(profiled):] + profiled[:k % len(profiled)]:  # each round starts elsewhere
+            pair = {}
+            for m in (("none", mode) if k % 2 == 0 else (mode, "none")):  # its own run of none, right next to it
+                pair[m] = timed(m, args.frames, interval)
+                wall[m].append(pair[m][0])
+                cpu[m].append(pair[m][1])
+            for j, kind in enumerate(("wall", "cpu")):
+                pct[kind][mode].append(100 * (pair[mode][j] / pair["none"][j] - 1))
+    with profile(hotspots="lines", mirrors=False, interval=interval) as session:
         workload(args.frames)
-
-    def overhead(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
-        """Per mode, 100 x (its time / none's time - 1) in each round (the two ran next to each other)."""
-        return {m: spread([100 * (t / base - 1) for t, base in zip(times[m], times["none"])], 2) for m in modes[1:]}
+    overhead = {kind: {m: spread(values, 2) for m, values in per_mode.items()} for kind, per_mode in pct.items()}
 
     report = {
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "rounds": args.rounds,
         "frames": args.frames,
-        "interval_s": DEFAULT_INTERVAL,
+        "interval_s": interval,
         "wall_s": {m: spread(v) for m, v in wall.items()},
         "cpu_s": {m: spread(v) for m, v in cpu.items()},
-        "overhead_pct_per_round": {"wall": overhead(wall), "cpu": overhead(cpu)},
+        "overhead_pct_per_round": overhead,
+        "target": {"mode": "lines", "interval_s": interval, "max_pct": TARGET_PCT,
+                   "wall_pct": overhead["wall"]["lines"], "cpu_pct": overhead["cpu"]["lines"],
+                   "target_met": overhead["wall"]["lines"]["median"] <= TARGET_PCT},
         "sample_cost_us": round(1e6 * sample_cost(), 2),
         "samples_per_s": round(session.counters["samples"] / session.wall_s, 1),
         "top_lines": {stage: [f"{r['line']}: {r['code']} ({100 * r['share']:.0f}%)" for r in rows[:2]]

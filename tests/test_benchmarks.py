@@ -111,3 +111,25 @@ def test_edges_benchmark_prints_its_json():
         assert spread["min"] <= spread["median"] <= spread["max"]
     share = 100 * cost["ms_per_image"][cost["picked"]]["median"] / cost["pipeline_ms_per_image"]["refined"]["median"]
     assert cost["refine_pct_of_refined_pipeline"] == pytest.approx(share, abs=0.01)
+
+
+def test_sampler_overhead_benchmark_prints_its_json():
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sampler_overhead.py"), "--rounds", "1",
+                           "--frames", "1"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["rounds"] == 1 and report["interval_s"] > 0
+    overhead = report["overhead_pct_per_round"]
+    assert set(overhead["wall"]) == set(overhead["cpu"]) == {"spans", "calls", "lines"}
+    for kind in ("wall", "cpu"):
+        for spread in overhead[kind].values():  # one round: one paired sample each
+            assert spread["min"] == spread["median"] == spread["max"]
+    # the paired overhead is the mode's time over its own run of none (one of the round's runs of none)
+    lines, nones = report["wall_s"]["lines"]["median"], [report["wall_s"]["none"][k] for k in ("min", "median", "max")]
+    assert any(overhead["wall"]["lines"]["median"] == pytest.approx(100 * (lines / none - 1), abs=0.3)
+               for none in nones)
+    target = report["target"]  # the figure the docs quote, and whether it meets the target
+    assert target["mode"] == "lines" and target["max_pct"] == 3.0
+    assert target["wall_pct"] == overhead["wall"]["lines"] and target["cpu_pct"] == overhead["cpu"]["lines"]
+    assert target["target_met"] == (target["wall_pct"]["median"] <= target["max_pct"])
+    assert report["sample_cost_us"] > 0 and report["samples_per_s"] > 0

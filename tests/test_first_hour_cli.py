@@ -1,6 +1,7 @@
 """The first hour of a new user, through the real command line: their own build() raising, --debug, one style of
-errors and exit codes (checked before any model loads), --help without placeholders on flags, and readable doctor
-and models list tables."""
+errors and exit codes (checked before any model loads), --help without placeholders on flags, readable doctor
+and models list tables, and `profile`: a script stopped by Ctrl-C or SIGTERM keeps its profile, its flags
+(--hotspots, --sample-ms, --no-implicit) do what they say, its usage errors come before the machine is probed."""
 
 from __future__ import annotations
 
@@ -287,20 +288,156 @@ def test_doctor_prints_a_table_and_json_on_request():
 
 def test_models_list_is_an_aligned_table():
     from sightspeed.models.zoo import ENTRIES
+    from sightspeed.report.models_console import size
 
     rows = json.loads(cli("models", "list", "--json").stdout)
     assert [r["name"] for r in rows] == list(ENTRIES)
     for row in rows:
+        assert row["size"] == ENTRIES[row["name"]].size > 0
         if row["local"]:  # a file here: its size is the zoo's, its sha256 was checked
             assert Path(row["path"]).stat().st_size == row["size"] and row["sha256_ok"] is True
-    proc = cli("models", "list")
+    proc = cli("models", "list", env={**os.environ, "COLUMNS": "200"})
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    starts = set()
+    starts, size_ends = set(), set()
     for row in rows:
         (line,) = [line for line in lines if f" {row['name']} " in line]
         assert ENTRIES[row["name"]].requirement in line
         assert ("sha256 ok" in line) == bool(row["local"] and row["sha256_ok"])
         assert (row["task"] or "sample photo") in line
         starts.add(line.index(ENTRIES[row["name"]].requirement))
-    assert len(starts) == 1  # the wheels' column lines up
+        shown = f" {size(row['size'])} "  # e.g. 244 KiB, 10.4 MiB: right-aligned just before the wheel's column
+        assert shown in line and line.index(shown) < line.index(ENTRIES[row["name"]].requirement)
+        size_ends.add(line.index(shown) + len(shown))
+    assert len(starts) == 1 and len(size_ends) == 1  # the wheels' column lines up, the sizes are right-aligned
+    assert size(229714) == "224 KiB" and size(10857958) == "10.4 MiB" and size(0) == "-"
+
+
+# ----- 7. sightspeed profile: never loses a run, checks before it probes, flags that do what they say ------------
+
+SPIN = '''
+import sys
+from pathlib import Path
+
+import sightspeed
+
+with sightspeed.stage("setup"):
+    total = sum(i * i for i in range(1000))
+Path(sys.argv[1]).write_text("spinning")
+while True:
+    with sightspeed.stage("spin"):
+        total = sum(i * i for i in range(20000))
+'''
+
+
+# `python -m sightspeed ...` with Ctrl-C raising KeyboardInterrupt, as in a terminal (Python leaves SIGINT ignored
+# when it starts ignoring it, as a shell's background jobs do)
+AS_IN_A_TERMINAL = ("import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "sys.argv[0] = 'sightspeed'; runpy.run_module('sightspeed', run_name='__main__', alter_sys=True)")
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_to_a_profiled_script_keeps_its_profile(tmp_path, signame):
+    """A real signal to `sightspeed profile -- python spin.py` once the script spins: exit 130, the profile written,
+    the report printed, then the script's traceback."""
+    import signal
+    import time
+
+    from sightspeed.profiling.session import Session
+
+    script, marker, prof = tmp_path / "spin.py", tmp_path / "spinning", tmp_path / "prof"
+    script.write_text(SPIN)
+    proc = subprocess.Popen([sys.executable, "-c", AS_IN_A_TERMINAL, "profile", "-o", str(prof), "--", "python",
+                             str(script), str(marker)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), proc.communicate(timeout=30)
+        time.sleep(0.2)  # a few turns of the loop
+        proc.send_signal(getattr(signal, signame))
+        out, errors = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, errors[-3000:]
+    session = Session.load(prof / "session.json")
+    assert (prof / "trace.json").is_file() and session.stage_summary()["spin"]["calls"] >= 1
+    assert "verdict:" in out and "spin" in out  # the report
+    assert errors.index("wrote ") < errors.index("Traceback (most recent call last):")  # then the traceback
+    assert errors.strip().splitlines()[-1] == "KeyboardInterrupt" and 'spin.py", line 12' in errors
+
+
+def test_a_failing_script_profiled_with_calls_writes_stages_prof(tmp_path):
+    import pstats
+
+    script = tmp_path / "app.py"
+    script.write_text("import sightspeed\n\nfor k in range(3):\n    with sightspeed.stage('step'):\n"
+                      "        total = sum(i * i for i in range(50_000))\nraise ValueError('bad frame')\n")
+    prof = tmp_path / "prof"
+    proc = cli("profile", "-o", str(prof), "--hotspots", "calls", "--", "python", str(script))
+    assert proc.returncode == SETUP and proc.stderr.strip().splitlines()[-1] == "ValueError: bad frame"
+    assert {p.name for p in prof.iterdir()} == {"session.json", "trace.json", "stages.prof"}
+    stats = pstats.Stats(str(prof / "stages.prof"))
+    assert any(func == "<genexpr>" for _, _, func in stats.stats)  # the step's own work, by cProfile
+    assert "stages.prof" in proc.stderr[:proc.stderr.index("Traceback")]
+
+
+def test_a_scripts_hotspots_are_lines_by_default_and_the_flags_change_them(tmp_path, portrait_jpegs):
+    """By default a script gets the line sampler at 5 ms and its cv2 calls as implicit stages; --sample-ms and
+    --no-implicit change exactly that."""
+    from sightspeed.profiling.session import Session
+
+    script = tmp_path / "app.py"
+    script.write_text(f"import cv2\n\nfor _ in range(3):\n    image = cv2.imread({portrait_jpegs[0]!r})\n"
+                      "    total = sum(i * i for i in range(300_000))\n")
+    sessions = {}
+    for name, flags in (("default", []), ("flags", ["--sample-ms", "2", "--no-implicit"])):
+        proc = cli("profile", "-o", str(tmp_path / name), *flags, "--", "python", str(script))
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        sessions[name] = Session.load(tmp_path / name / "session.json")
+        assert "hotspots: the lines each stage spent its time on" in proc.stdout
+        assert not (tmp_path / name / "stages.prof").exists()
+    default, flags = sessions["default"], sessions["flags"]
+    for session in (default, flags):
+        assert session.config["hotspots"] == "lines" and session.lines["(script)"]
+        assert any(row["code"].startswith("total = sum(") for row in session.lines["(script)"][:3])
+    assert default.config["sample_interval_s"] == 0.005 and flags.config["sample_interval_s"] == 0.002
+    assert default.stage_summary()["image decode"]["calls"] == 3
+    assert "image decode" not in flags.stage_summary() and "implicit" not in flags.config
+
+
+def test_profile_a_task_with_line_hotspots(tmp_path, portrait_jpegs):
+    """One small photo through portrait (models cached): the sampler's lines per stage, from the worker threads."""
+    from sightspeed.profiling.session import Session
+
+    proc = cli("profile", "portrait", portrait_jpegs[0], "--hotspots", "lines", "-o", str(tmp_path / "prof"),
+               env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    session = Session.load(tmp_path / "prof" / "session.json")
+    assert session.config["hotspots"] == "lines" and session.counters["samples"] > 0
+    stages = {s.name for s in session.stages}
+    assert session.lines and set(session.lines) <= stages  # no base: time outside the stages is nobody's
+    assert not (tmp_path / "prof" / "stages.prof").exists()
+    assert "hotspots: the lines each stage spent its time on" in proc.stdout
+    verdict = " ".join(proc.stdout[proc.stdout.index("verdict:"):].split())
+    assert "outside any stage" not in verdict and any(stage in verdict for stage in stages)
+
+
+@pytest.mark.parametrize("args, code, says", [
+    (["--", "python", "-m", "nosuchmod"], USAGE, "error: no module named nosuchmod"),
+    (["--", "python", "nosuch.py"], USAGE, "error: no such script: nosuch.py"),
+    (["nosuchtask"], USAGE, "error: unknown task 'nosuchtask'"),
+    (["portrait", "nope.jpg", "nowhere/"], PARTIAL, "error: no input found at nope.jpg, nowhere/"),
+])
+def test_profile_says_what_is_wrong_before_probing_the_machine(tmp_path, args, code, says):
+    """One line and the exit code, before anything is measured: an empty cache stays empty (the machine's
+    ceilings would be measured and cached there, for seconds)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    proc = cli("profile", "-o", str(tmp_path / "prof"), *args, cwd=tmp_path,
+               env={**os.environ, "SIGHTSPEED_CACHE": str(cache)})
+    assert proc.returncode == code and one_error_line(proc).startswith(says)
+    assert not list(cache.iterdir()) and not (tmp_path / "prof").exists()

@@ -241,3 +241,191 @@ def test_python_dash_c(tmp_path):
     failing = profile_script(["-c", "x = 1\n1 / 0\n"], Session(), perf=False)
     assert failing.code == 1 and 'File "<string>", line 2' in failing.traceback
     assert failing.traceback.strip().endswith("ZeroDivisionError: division by zero")
+
+
+# ----- the verdict and the lines are about the user's code, never sightspeed's ----------------------------------
+LOOP = textwrap.dedent('''
+    import sightspeed
+
+    def work(n):
+        total = 0
+        for i in range(n):
+            total += i * i % 7
+        return total
+
+    with sightspeed.stage("setup"):
+        work(1000)
+    for k in range(30):
+        {body}
+''')
+
+
+def _verdict_of(tmp_path, body: str):
+    from sightspeed.profiling.verdict import verdict
+
+    script = tmp_path / "loop.py"
+    script.write_text(LOOP.replace("{body}", body))
+    result = profile_script([str(script)], Session(), perf=False, interval=0.002)
+    assert result.code == 0, result.traceback
+    return result.session, verdict(result.session)
+
+
+def test_time_in_the_users_stages_is_not_outside_any_stage(tmp_path):
+    """The whole loop in the user's stage: its samples are in the breakdown, but the verdict is about the stage."""
+    session, judged = _verdict_of(tmp_path, 'with sightspeed.stage("step"):\n            work(60000)')
+    assert "outside any stage" not in judged.text and judged.stage == "step", judged.text
+    assert "step sets the pace" in judged.text  # the stage with the time, not the first one (setup)
+    assert session.breakdown[PYTHON]["wall_s"] > 0 and session.breakdown[PYTHON]["unstaged_s"] < 0.5 * \
+        session.breakdown[PYTHON]["wall_s"]
+    # a session saved before unstaged_s: with a stage of the user's, its sampled rows are not "outside"
+    for row in session.breakdown.values():
+        row.pop("unstaged_s", None)
+    from sightspeed.profiling.verdict import verdict
+
+    assert "outside any stage" not in verdict(session).text
+
+
+def test_a_hot_loop_outside_every_stage_is_named(tmp_path):
+    session, judged = _verdict_of(tmp_path, "work(60000)")
+    assert judged.stage == "(script)" and judged.bound == PYTHON, judged.text
+    assert "went to plain Python outside any stage" in judged.text
+    line = _line_of(LOOP, "total += i * i % 7")
+    assert judged.numbers["line"].endswith(f"loop.py:{line}") and judged.numbers["share"] > 0.5
+
+
+def test_a_script_with_no_stage_at_all_gets_a_verdict(tmp_path):
+    from sightspeed.profiling.verdict import verdict
+
+    script = tmp_path / "plain.py"
+    script.write_text("total = 0\nfor i in range(1_500_000):\n    total += i * i % 7\n")
+    session = profile_script([str(script)], Session(), perf=False, interval=0.002).session
+    judged = verdict(session)
+    assert judged.stage == "(script)" and "plain.py:3" in judged.text, judged.text
+    assert judged.text.startswith(f"{script} ran ") and "no stage" in judged.text
+
+
+def test_the_profilers_own_bookkeeping_is_nobodys_line(tmp_path):
+    """Each stage() call makes a Span, whose __init__ dataclasses generated (file ``<string>``): never a line."""
+    script = tmp_path / "many.py"
+    script.write_text("import sightspeed\n\nfor k in range(30000):\n    with sightspeed.stage('step'):\n"
+                      "        pass\n")
+    session = profile_script([str(script)], Session(), perf=False, interval=0.002).session
+    rows = [row for rows in session.lines.values() for row in rows]
+    functions = [row["function"] for rows in session.hotspots.values() for row in rows]
+    assert rows and session.wall_s > 0.2
+    assert not [r for r in rows if r["file"] == "<string>" or "__create_fn__" in r["function"]], rows
+    assert not [f for f in functions if "__create_fn__" in f], functions
+
+
+def test_dash_c_code_and_the_users_dataclasses_are_the_users(tmp_path):
+    """In -c mode ``<string>`` is the user's program: its functions are its lines; a dataclass's generated
+    __init__ (also ``<string>``, other line numbers) goes to the user's line that made the object."""
+    code = ("from dataclasses import dataclass\n"
+            "@dataclass\n"
+            "class Box:\n"
+            "    x: int\n"
+            "    y: int\n"
+            "def spin(n):\n"
+            "    return sum(i * i for i in range(n))\n"
+            "boxes = [Box(i, i) for i in range(400_000)]\n"
+            "total = spin(1_500_000)\n")
+    session = profile_script(["-c", code], Session(), perf=False, interval=0.002).session
+    rows = session.lines["(script)"]
+    assert not [r for r in rows if "__create_fn__" in r["function"]], rows
+    by_line = {r["line"]: r for r in rows}
+    assert by_line[8]["code"].startswith("boxes = [Box(i, i)") and by_line[8]["file"] == "<string>"
+    assert by_line[7]["function"].startswith("spin") and "sum(i * i" in by_line[7]["code"]
+    assert {r["line"] for r in rows[:2]} == {7, 8}, rows
+
+
+def _category_at_call(tmp_path, source: str, function: str, namespace: dict) -> str:
+    """The category :func:`where` gives a thread caught at the last call of ``function`` (compiled from a real
+    file: the callee's name is read from the source)."""
+    import dis
+
+    from sightspeed.profiling.frames import USER, where
+
+    path = tmp_path / "calls.py"
+    path.write_text(source)
+    exec(compile(source, str(path), "exec"), namespace)
+    code = namespace[function].__code__
+    call = [i for i in dis.get_instructions(code) if i.opname == "CALL"][-1]
+    return where(code, call.offset, namespace, USER)[2]
+
+
+def test_categories_of_calls(tmp_path):
+    from sightspeed.profiling.frames import IO, OTHER, WAITING
+
+    source = textwrap.dedent('''
+        import time
+        import numpy as np
+        import pyclipper
+
+        def read_file(path):
+            return open(path, "rb").read()
+
+        def read_array(path):
+            return np.fromfile(path)
+
+        def native():
+            return pyclipper.Pyclipper()
+
+        def array():
+            return np.sqrt(x)
+
+        def nap():
+            time.sleep(0.001)
+    ''')
+    namespace: dict = {}
+    got = {name: _category_at_call(tmp_path, source, name, namespace)
+           for name in ("read_file", "read_array", "native", "array", "nap")}
+    assert got == {"read_file": IO, "read_array": IO, "native": OTHER, "array": ARRAY, "nap": WAITING}
+
+
+# ----- a Ctrl-C that lands in the profiler's own finishing or writing loses nothing --------------------------------
+
+@pytest.mark.parametrize("ending, traceback_ends", [("pass", "KeyboardInterrupt"),
+                                                    ("raise KeyboardInterrupt", "KeyboardInterrupt")])
+def test_a_ctrl_c_while_the_profile_is_finished_loses_nothing(tmp_path, monkeypatch, ending, traceback_ends):
+    """The program ends (or is interrupted: a first Ctrl-C), then a Ctrl-C arrives while the sampler's lines are
+    being collected: the profile is finished whole, then the program counts as interrupted (130)."""
+    import signal
+
+    script = tmp_path / "app.py"
+    script.write_text(FAILS.replace("{ending}", ending))
+    lines = Sampler.lines
+
+    def interrupted(self, top=10):
+        signal.raise_signal(signal.SIGINT)  # as if the user pressed Ctrl-C right now
+        return lines(self, top)
+
+    monkeypatch.setattr(Sampler, "lines", interrupted)
+    result = profile_script([str(script)], Session(), perf=False)
+    assert result.code == 130 and result.traceback.strip().splitlines()[-1] == traceback_ends
+    session = result.session
+    assert session.config["hotspots"] == "lines" and "samples" in session.counters  # _finish ran to its end
+    assert session.config["sample_interval_s"] > 0 and session.stage_summary()["step"]["calls"] >= 3
+    assert scope.active() is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_while_writing_waits_for_whole_files(tmp_path, monkeypatch):
+    import signal
+
+    import sightspeed.profiler as profiler
+
+    with profile(hotspots="calls", base="(main)") as session:
+        with scope.stage("step"):
+            python_work(20_000)
+    trace = profiler.write_chrome_trace
+
+    def interrupted(*args, **kwargs):
+        signal.raise_signal(signal.SIGINT)
+        return trace(*args, **kwargs)
+
+    monkeypatch.setattr(profiler, "write_chrome_trace", interrupted)
+    with pytest.raises(KeyboardInterrupt):  # the Ctrl-C still stops the caller, once the files are whole
+        profiler.write_outputs(session, tmp_path / "prof")
+    assert sorted(p.name for p in (tmp_path / "prof").iterdir()) == ["session.json", "stages.prof", "trace.json"]
+    assert json.loads((tmp_path / "prof" / "trace.json").read_text())["traceEvents"]
+    assert Session.load(tmp_path / "prof" / "session.json").stage_summary()["step"]["calls"] == 1
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

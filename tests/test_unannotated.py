@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import cv2
 import onnxruntime
@@ -158,3 +159,83 @@ def test_install_and_uninstall_leave_nothing_behind():
     wrapper.uninstall()
     assert (cv2.imread, cv2.imencode, pil.open, pil.Image.save, ImageFile.ImageFile.load,
             onnxruntime.InferenceSession.run) == originals
+
+
+ENTRY_POINTS = textwrap.dedent('''
+    import sys
+
+    import cv2
+    import numpy as np
+    import openvino as ov
+    import simplejpeg
+    from ai_edge_litert.interpreter import Interpreter
+    from PIL import Image
+
+    folder, onnx_model, tflite_model = sys.argv[1:]
+
+
+    def picture(side):
+        return np.random.default_rng(side).integers(0, 255, (side, side, 3), dtype=np.uint8)
+
+
+    small, medium, large = picture(16), picture(32), picture(48)
+    jpeg = simplejpeg.encode_jpeg(small, 90, "BGR")  # 1 encode, 1 decode: 256 pixels
+    simplejpeg.decode_jpeg(jpeg, "BGR")
+    for _ in range(2):
+        ok, buf = cv2.imencode(".jpg", medium)  # 2 encodes, 2 decodes: 1024 pixels
+        cv2.imdecode(buf, cv2.IMREAD_COLOR)
+        ok, png = cv2.imencode(".png", medium)  # 2 encodes to PNG: no JPEG pixels
+    for k in range(3):
+        Image.fromarray(large).save(f"{folder}/pil{k}.jpg")  # 3 encodes: 2304 pixels
+        with Image.open(f"{folder}/pil{k}.jpg") as im:  # 3 opens (the header), 3 decodes (PIL's deferred load)
+            np.asarray(im)
+    compiled = ov.Core().compile_model(onnx_model, "CPU")
+    for _ in range(4):
+        compiled(np.ones((32, 32), np.float32))  # CompiledModel.__call__ -> InferRequest.infer
+    interpreter = Interpreter(model_path=tflite_model)
+    interpreter.allocate_tensors()
+    first = interpreter.get_input_details()[0]
+    for _ in range(2):
+        interpreter.set_tensor(first["index"], np.zeros(first["shape"], np.float32))
+        interpreter.invoke()
+''')
+
+
+def test_each_entry_point_is_a_stage_with_its_work(tmp_path):
+    """simplejpeg, cv2.imdecode/imencode, PIL open/save/load, an OpenVINO CompiledModel call and a LiteRT
+    Interpreter.invoke: each call a span of its stage, with the work it did (told apart here by image size)."""
+    ov = pytest.importorskip("openvino")
+    from ai_edge_litert.interpreter import Interpreter
+
+    from sightspeed.models.zoo import fetch
+    from sightspeed.profiling.flops import tflite_flops
+
+    onnx_model, flops = matmul_chain(tmp_path, size=32, depth=2)
+    tflite_model = str(fetch("blazeface-short", quiet=True))
+    script = tmp_path / "entry_points.py"
+    script.write_text(ENTRY_POINTS)
+    originals = (ov.Core.compile_model, ov.Core.read_model, ov.CompiledModel.create_infer_request,
+                 ov.InferRequest.infer, Interpreter.__init__, Interpreter.invoke)
+    result = profile_script([str(script), str(tmp_path), onnx_model, tflite_model], Session(), perf=False)
+    assert result.code == 0, result.traceback
+    session = result.session
+    summary = session.stage_summary()
+    tflite_name = f"model: {Path(tflite_model).stem}"
+    assert {name: st["calls"] for name, st in summary.items()} == {
+        "image encode": 1 + 2 + 2 + 3, "image decode": 1 + 2 + 3, "image open": 3, "model: chain": 4,
+        tflite_name: 2}
+    spans = {name: [s.work for s in session.spans if s.stage == name] for name in summary}
+    assert sorted(w.get("jpeg_pixels", 0) for w in spans["image decode"]) == [256, 1024, 1024] + [2304] * 3
+    assert sorted(w.get("jpeg_encode_pixels", 0) for w in spans["image encode"]) == [0, 0, 256, 1024, 1024] + \
+        [2304] * 3  # the PNGs declare no JPEG pixels
+    assert sorted(w["disk_bytes"] for w in spans["image open"]) == sorted(
+        (tmp_path / f"pil{k}.jpg").stat().st_size for k in range(3))
+    # the models' FLOPs, counted after the run: the ONNX file OpenVINO compiled, at the shape it ran; the .tflite
+    assert summary["model: chain"]["work"]["flops"] == pytest.approx(4 * flops)
+    per_invoke = tflite_flops(tflite_model)
+    assert per_invoke > 0 and summary[tflite_name]["work"]["flops"] == pytest.approx(2 * per_invoke)
+    assert session.config["implicit"]["stages"] == {"image encode": "image encode", "image decode": "image decode",
+                                                    "image open": "image decode", "model: chain": "model",
+                                                    tflite_name: "model"}
+    assert (ov.Core.compile_model, ov.Core.read_model, ov.CompiledModel.create_infer_request, ov.InferRequest.infer,
+            Interpreter.__init__, Interpreter.invoke) == originals

@@ -12,7 +12,9 @@ import importlib.util
 import linecache
 import os
 import runpy
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,13 +115,14 @@ class ScriptResult:
 @contextmanager
 def profile(hotspots: str | bool | None = "lines", implicit: bool = False, base: str | None = "(main)",
             session: Session | None = None, interval: float = DEFAULT_INTERVAL, mirrors: bool = True,
-            top_lines: int = 10) -> Iterator[Session]:
+            top_lines: int = 10, stage_items: int = 1) -> Iterator[Session]:
     """:func:`sightspeed.profile` with a choice of hotspots: ``"lines"`` (a sampler every ``interval`` seconds:
     the top lines of each stage, with the expression's columns, in ``session.lines``; the top functions in
     ``session.hotspots``; thread time by category in ``session.breakdown``), ``"calls"`` (cProfile per stage and
     thread, as :func:`sightspeed.profiling.scope.profile`; True means it too) or None / False (spans only).
     ``implicit``: image codec and model calls outside any stage become stages of their own
-    (:mod:`sightspeed.profiling.implicit`), unwrapped when the block ends.
+    (:mod:`sightspeed.profiling.implicit`), unwrapped when the block ends. ``stage_items``: what a ``stage()``
+    without ``items=`` counts per call (see :func:`sightspeed.profiling.scope.profile`).
 
     >>> with profile(interval=0.001) as session:
     ...     total = sum(i * i for i in range(1_000_000))
@@ -132,9 +135,10 @@ def profile(hotspots: str | bool | None = "lines", implicit: bool = False, base:
     session = session if session is not None else Session()
     sampler = Sampler(interval, base) if mode == "lines" else None
     wraps = Implicit() if implicit else None
-    started = False
+    started, held = False, _HeldInterrupts()
     try:
-        with scope_profile(hotspots=mode == "calls", mirrors=mirrors, base=base, session=session):
+        with scope_profile(hotspots=mode == "calls", mirrors=mirrors, base=base, session=session,
+                           stage_items=stage_items):
             started = True
             session.instruments.extend(x for x in (sampler, wraps) if x is not None)
             if wraps is not None:
@@ -144,13 +148,50 @@ def profile(hotspots: str | bool | None = "lines", implicit: bool = False, base:
             try:
                 yield session
             finally:
+                held.hold()  # from here to the end of _finish, a Ctrl-C waits: the session is finished whole
                 if sampler is not None:
                     sampler.stop()
                 if wraps is not None:
                     wraps.uninstall()
     finally:
-        if started:  # (not when another profile was active: that error is all there is to say)
-            _finish(session, mode, sampler, wraps, interval, top_lines)
+        try:
+            if started:  # (not when another profile was active: that error is all there is to say)
+                _finish(session, mode, sampler, wraps, interval, top_lines)
+        finally:
+            held.release()
+
+
+class _HeldInterrupts:
+    """Ctrl-C (SIGINT) and SIGTERM held from :meth:`hold` to :meth:`release`, then delivered again to the
+    handlers there were (Ctrl-C raises KeyboardInterrupt there): a profile being finished or written is never cut
+    half-way, however often the user presses Ctrl-C. The main thread only (the one Python's handlers run in)."""
+
+    def __init__(self) -> None:
+        self.came: list[int] = []
+        self._previous: dict[int, Any] = {}
+
+    def hold(self) -> _HeldInterrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handler = signal.getsignal(sig)
+                if handler is not None:  # (None: a handler not set from Python, left alone)
+                    self._previous[sig] = handler
+                    signal.signal(sig, lambda signum, frame: self.came.append(signum))
+        return self
+
+    def release(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+        came, self.came = self.came, []
+        for sig in dict.fromkeys(came):
+            signal.raise_signal(sig)
+
+    def __enter__(self) -> _HeldInterrupts:
+        return self.hold()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
 
 def _finish(session: Session, mode: str | None, sampler: Sampler | None, wraps: Implicit | None, interval: float,
@@ -177,11 +218,61 @@ def profile_script(argv: list[str], session: Session | None = None, perf: bool =
     """Run a Python program in this process under the profiler: ``['script.py', args...]``, ``['-m', 'module',
     args...]`` or ``['-c', 'code', args...]``. Its ``sightspeed.stage`` blocks become stages, the rest of its main
     thread is ``(script)``; ``hotspots`` and ``implicit`` as in :func:`profile` (here: the top lines, and image
-    codec / model calls as stages of their own).
+    codec / model calls as stages of their own). Its stages count calls, not items, unless a block says
+    ``items=N``: the report then shows calls and times per stage, and items/s only where items were counted.
 
     However the program ends (normally, ``sys.exit``, an exception, Ctrl-C), the result holds the session of what
     ran, the exit code and the traceback (:class:`ScriptResult`). A script or module that does not exist raises
     :class:`ScriptNotFound` before anything runs.
+    """
+    kind, target = check_program(argv)
+    session = session or new_session()
+    session.config.update({"pipeline": "-c" if kind == "-c" else target, "program": " ".join(argv)})
+    old_argv, old_path = sys.argv[:], sys.path[:]
+    sys.argv = argv[:] if kind == "script" else [argv[0] if kind == "-c" else target, *argv[2:]]
+    sys.path.insert(0, str(Path(target).resolve().parent) if kind == "script" else "" if kind == "-c" else os.getcwd())
+    cached_source = linecache.cache.get("<string>")
+    try:
+        if kind == "-c":  # so the sampler and tracebacks can show its lines
+            linecache.cache["<string>"] = (len(target), None, target.splitlines(True), "<string>")
+        counter = PerfCounters().start() if perf else None
+        result = ScriptResult(session)
+        try:
+            with profile(hotspots=hotspots, implicit=implicit, base="(script)", session=session, interval=interval,
+                         stage_items=0):
+                try:
+                    if kind == "-m":
+                        runpy.run_module(target, run_name="__main__", alter_sys=True)
+                    elif kind == "-c":
+                        _run_code(target)
+                    else:
+                        runpy.run_path(target, run_name="__main__")
+                except SystemExit as exc:
+                    result.code, result.traceback = _exit_status(exc.code)
+                except KeyboardInterrupt as exc:
+                    result.code, result.traceback = 130, _traceback(exc)
+                except Exception as exc:  # noqa: BLE001 - the program's own failure: reported after its profile
+                    result.code, result.traceback = 1, _traceback(exc)
+        except KeyboardInterrupt:  # Ctrl-C while the profile was being finished: it is whole, the program is over
+            if not result.code:
+                result.code, result.traceback = 130, "KeyboardInterrupt"
+        if counter is not None:
+            session.counters.update({f"perf.{k}": v for k, v in counter.stop().items()})
+    finally:
+        sys.argv, sys.path[:] = old_argv, old_path
+        if cached_source is None:
+            linecache.cache.pop("<string>", None)
+        else:
+            linecache.cache["<string>"] = cached_source
+    return result
+
+
+def check_program(argv: list[str]) -> tuple[str, str]:
+    """(kind: ``script``, ``-m`` or ``-c``; the script, module or code) of a program :func:`profile_script` can run;
+    ValueError (:class:`ScriptNotFound` where it does not exist) before anything runs or is measured.
+
+    >>> check_program(["-c", "print(1)"])
+    ('-c', 'print(1)')
     """
     if not argv:
         raise ValueError("nothing to profile: give a script, e.g. sightspeed profile -- python app.py")
@@ -193,42 +284,14 @@ def profile_script(argv: list[str], session: Session | None = None, perf: bool =
     target = argv[0] if kind == "script" else argv[1]
     if kind == "script" and not Path(target).is_file():
         raise ScriptNotFound(f"no such script: {target}" if not Path(target).exists() else f"not a file: {target}")
-    session = session or new_session()
-    session.config.update({"pipeline": "-c" if kind == "-c" else target, "program": " ".join(argv)})
-    old_argv, old_path = sys.argv[:], sys.path[:]
-    sys.argv = argv[:] if kind == "script" else [argv[0] if kind == "-c" else target, *argv[2:]]
-    sys.path.insert(0, str(Path(target).resolve().parent) if kind == "script" else "" if kind == "-c" else os.getcwd())
-    cached_source = linecache.cache.get("<string>")
-    try:
-        if kind == "-m":
+    if kind == "-m":  # found from the current folder, as `python -m` finds it
+        old_path = sys.path[:]
+        sys.path.insert(0, os.getcwd())
+        try:
             _check_module(target)
-        if kind == "-c":  # so the sampler and tracebacks can show its lines
-            linecache.cache["<string>"] = (len(target), None, target.splitlines(True), "<string>")
-        counter = PerfCounters().start() if perf else None
-        result = ScriptResult(session)
-        with profile(hotspots=hotspots, implicit=implicit, base="(script)", session=session, interval=interval):
-            try:
-                if kind == "-m":
-                    runpy.run_module(target, run_name="__main__", alter_sys=True)
-                elif kind == "-c":
-                    _run_code(target)
-                else:
-                    runpy.run_path(target, run_name="__main__")
-            except SystemExit as exc:
-                result.code, result.traceback = _exit_status(exc.code)
-            except KeyboardInterrupt as exc:
-                result.code, result.traceback = 130, _traceback(exc)
-            except Exception as exc:  # noqa: BLE001 - the program's own failure: reported after its profile
-                result.code, result.traceback = 1, _traceback(exc)
-        if counter is not None:
-            session.counters.update({f"perf.{k}": v for k, v in counter.stop().items()})
-    finally:
-        sys.argv, sys.path[:] = old_argv, old_path
-        if cached_source is None:
-            linecache.cache.pop("<string>", None)
-        else:
-            linecache.cache["<string>"] = cached_source
-    return result
+        finally:
+            sys.path[:] = old_path
+    return kind, target
 
 
 def _check_module(name: str) -> None:
@@ -290,8 +353,9 @@ def write_outputs(session: Session, folder: str | os.PathLike[str]) -> dict[str,
     """session.json, trace.json and (when hotspots were collected) stages.prof into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = {"session": str(session.save(folder / "session.json")),
-               "trace": str(write_chrome_trace(session, folder / "trace.json"))}
-    if session.profiler is not None and session.profiler.dump(folder / "stages.prof"):
-        written["cprofile"] = str(folder / "stages.prof")
+    with _HeldInterrupts():  # a Ctrl-C meanwhile waits for the files to be whole, then raises KeyboardInterrupt
+        written = {"session": str(session.save(folder / "session.json")),
+                   "trace": str(write_chrome_trace(session, folder / "trace.json"))}
+        if session.profiler is not None and session.profiler.dump(folder / "stages.prof"):
+            written["cprofile"] = str(folder / "stages.prof")
     return written

@@ -17,7 +17,9 @@ from typing import Any
 
 from .hotspots import _CONTEXTLIB, instrumentation
 
-DEFAULT_INTERVAL = 0.005  # benchmarks/sampler_overhead.py: +2.1% wall (median, 40 rounds) where cProfile costs +85%
+# benchmarks/sampler_overhead.py (docs/benchmarks.md): +2.6% to +3.6% wall (paired medians, 40 rounds, three runs on
+# a shared 2-vCPU VM) where cProfile costs +66-85%; the <= 3% target is met in one run of three
+DEFAULT_INTERVAL = 0.005
 ARRAY, IO, PYTHON, WAITING, OTHER = "numpy/OpenCV", "file I/O", "plain Python", "waiting", "other native code"
 CATEGORIES = (ARRAY, IO, PYTHON, WAITING, OTHER)
 WAITING_CPU = 0.3  # a thread caught in a call that got less of a core than this since its previous sample: blocked
@@ -97,8 +99,9 @@ _SIGHTSPEED = os.path.dirname(os.path.dirname(os.path.abspath(__file__))).replac
 
 def file_kind(filename: str) -> int:
     """OURS (0): sightspeed's own instrumentation (hotspots.instrumentation); LIBRARY (1): the standard library,
-    an installed package, the rest of sightspeed; USER (2): the user's code; PLUMBING (3): ``contextlib`` and
-    ``threading``, whose frames are never a hotspot either.
+    an installed package, the rest of sightspeed; USER (2): the user's code, and code with no file (``<string>``:
+    the sampler asks :func:`fileless_kind` about its frames); PLUMBING (3): ``contextlib`` and ``threading``, whose
+    frames are never a hotspot either.
 
     >>> file_kind(threading.__file__), file_kind(os.__file__), file_kind("/home/me/app.py"), file_kind("<string>")
     (3, 1, 2, 2)
@@ -117,6 +120,30 @@ def file_kind(filename: str) -> int:
             or path.startswith(_SIGHTSPEED) or os.path.abspath(path).replace("\\", "/").startswith(_LIBRARY_DIRS)):
         return LIBRARY
     return USER
+
+
+def fileless_kind(frame: Any, kind_of: Any = file_kind) -> int:
+    """The kind of a frame whose code has no file (``<string>``: exec'd or generated), which :func:`file_kind`
+    calls USER: a program (``python -c``, the module of an exec) is the user's; a function run by sightspeed's own
+    code is OURS (the profiler's bookkeeping, e.g. the ``__init__`` dataclasses generates for a Span); one generated
+    by ``dataclasses`` for anyone else is LIBRARY, so the time goes to the user's line that made the object (in
+    ``-c`` mode ``<string>``'s lines are the user's program, never the generated code's). ``kind_of``: a file's
+    kind (the sampler's cached :func:`file_kind`).
+
+    >>> import dataclasses
+    >>> Point = dataclasses.make_dataclass("Point", ["x"])
+    >>> code = Point.__init__.__code__
+    >>> frame = type("Frame", (), {"f_code": code, "f_back": sys._getframe()})()
+    >>> code.co_filename, fileless_kind(frame) == LIBRARY
+    ('<string>', True)
+    """
+    code = frame.f_code
+    if code.co_name == "<module>":
+        return USER
+    caller = frame.f_back
+    if caller is not None and caller.f_code not in CALLS_THROUGH and kind_of(caller.f_code.co_filename) == OURS:
+        return OURS
+    return LIBRARY if "__create_fn__" in getattr(code, "co_qualname", "") else USER
 
 
 def where(code: Any, lasti: int, f_globals: dict, kind: int) -> tuple[int, tuple, str, bool]:
@@ -236,7 +263,9 @@ def breakdown(sampled: dict[str, dict[str, float]], session: Any,
               implicit: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Thread time by category (``Session.breakdown``): the implicit spans' stages by their category (wall and CPU
     from their spans, pool threads included; ``stages`` names them), plus the sampled categories (their samples
-    outside those stages). Each entry: wall_s, cpu_s (None where not measured), share of the total wall."""
+    outside those stages). Each entry: wall_s, cpu_s (None where not measured), share of the total wall, and
+    ``unstaged_s``: the sampled wall outside every stage (not in the user's own stages either: see
+    :meth:`.sampler.Sampler.categories`)."""
     out: dict[str, dict[str, Any]] = {}
     for stage, cat in (implicit or {}).items():
         totals = session.totals.get(stage)
@@ -251,6 +280,7 @@ def breakdown(sampled: dict[str, dict[str, float]], session: Any,
             entry = out.setdefault(cat, {"wall_s": 0.0, "cpu_s": 0.0})
             entry["wall_s"] += sampled[cat]["wall_s"]
             entry["cpu_s"] = entry["cpu_s"] + sampled[cat]["cpu_s"] if _LINUX_CLOCKS else None
+            entry["unstaged_s"] = sampled[cat].get("unstaged_s", 0.0)
     total = sum(e["wall_s"] for e in out.values())
     for entry in out.values():
         entry["share"] = entry["wall_s"] / total if total else 0.0

@@ -16,7 +16,8 @@ onnxruntime InferenceSession.run                      model: <file>     flops (p
                                                                         run, counted after the run)
 ai_edge_litert / tflite_runtime / tf.lite             model: <file>     flops (profiling.flops)
 Interpreter.invoke
-openvino InferRequest.infer (CompiledModel calls it)  model: <name>     -
+openvino InferRequest.infer (CompiledModel calls it)  model: <file>     flops (a model compiled from an ONNX file:
+                                                                        that file at the shapes run; an IR: none)
 keras Model.__call__ / Model.predict (TensorFlow)     model: <name>     flops (the model traced at the shapes
                                                                         run, after the run)
 TensorFlow ConcreteFunction.__call__ (a SavedModel's  model: tensorflow  flops (its graph, frozen, counted
@@ -164,10 +165,25 @@ def _tflite_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
 
 
 def _openvino_name(implicit: Any, args: tuple) -> str:
+    path = implicit.model_paths.get(args[0])
+    if path:
+        return Path(path).stem
     try:
         return args[0].get_compiled_model().get_runtime_model().get_friendly_name() or "openvino"
     except Exception:  # noqa: BLE001 - a name is a nicety; the call itself must go on
         return "openvino"
+
+
+def _openvino_flops_key(implicit: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """An infer request of a model compiled from an ONNX file: counted as that file at the shapes its inputs had
+    (read from the request after the call, however they were passed). An IR (.xml) is not counted."""
+    path = implicit.model_paths.get(args[0])
+    if not path or not path.lower().endswith(".onnx"):
+        return None
+    request = args[0]
+    shapes = tuple(sorted((port.get_any_name(), tuple(int(d) for d in tensor.shape))
+                          for port, tensor in zip(request.model_inputs, request.input_tensors)))
+    return ("onnx", path, shapes)
 
 
 def _keras_name(implicit: Any, args: tuple) -> str:
@@ -208,7 +224,7 @@ TARGETS: tuple[Target, ...] = (
     Target("PIL.ImageFile", "ImageFile.load", DECODE, DECODE, _pil_load, when=_pil_unloaded),
     Target("PIL.Image", "Image.save", ENCODE, ENCODE, _pil_save),
     _model("onnxruntime", "InferenceSession.run", _onnx_name, _onnx_flops_key),
-    _model("openvino", "InferRequest.infer", _openvino_name),
+    _model("openvino", "InferRequest.infer", _openvino_name, _openvino_flops_key),
     _model("ai_edge_litert.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
     _model("tflite_runtime.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
     _model("tensorflow.lite.python.interpreter", "Interpreter.invoke", _tflite_name, _tflite_flops_key),
@@ -218,8 +234,34 @@ TARGETS: tuple[Target, ...] = (
     _model(_TF_CONCRETE, "ConcreteFunction.__call__", _tf_name, _tf_flops_key),
     _model("tensorflow.python.eager.polymorphic_function.polymorphic_function", "Function.__call__", _tf_name),
 )
-# interpreters do not keep their model's path: their constructors are wrapped to remember it
-_REMEMBER_PATH = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite.python.interpreter")
+
+
+def _interpreter_path(paths: Any, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any]:
+    return args[0], kwargs.get("model_path", args[1] if len(args) > 1 else None)
+
+
+def _read_path(paths: Any, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any]:
+    return result, args[1] if len(args) > 1 else kwargs.get("model")
+
+
+def _compiled_path(paths: Any, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any]:
+    model = args[1] if len(args) > 1 else kwargs.get("model")
+    return result, _path_of(model) or paths.get(model)
+
+
+def _request_path(paths: Any, args: tuple, kwargs: dict, result: Any) -> tuple[Any, Any]:
+    return result, paths.get(args[0])
+
+
+# interpreters and OpenVINO's requests do not keep their model's path: the calls that make them are wrapped to
+# remember it (module -> (the call, what object it made from which path))
+_INTERPRETER = (("Interpreter.__init__", _interpreter_path),)
+_REMEMBER_PATH: dict[str, tuple[tuple[str, Callable], ...]] = {
+    "ai_edge_litert.interpreter": _INTERPRETER, "tflite_runtime.interpreter": _INTERPRETER,
+    "tensorflow.lite.python.interpreter": _INTERPRETER,
+    "openvino": (("Core.read_model", _read_path), ("Core.compile_model", _compiled_path),
+                 ("CompiledModel.create_infer_request", _request_path)),
+}
 
 
 class Implicit:
@@ -233,7 +275,8 @@ class Implicit:
         self.targets = targets
         self.stages: dict[str, str] = {}  # implicit stage -> its category
         self.wrapped: list[str] = []  # "cv2.imread", ...
-        self.model_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # interpreter -> model file
+        # interpreter, OpenVINO model / compiled model / infer request -> its model file
+        self.model_paths: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.keep: dict[int, tuple] = {}  # what a FLOP count after the run needs alive
         self._local = threading.local()
         self._patches: list[tuple[Any, str, bool, Any]] = []  # (owner, attribute, owned it, value before)
@@ -285,16 +328,11 @@ class Implicit:
         module = sys.modules.get(module_name)
         if module is None:
             return
-        if module_name in _REMEMBER_PATH:
-            self._set(getattr(module, "Interpreter", None), "__init__", self._remember)
+        for path, made in _REMEMBER_PATH.get(module_name, ()):
+            self._set(*_owner(module, path), lambda original, m=made: self._remember(original, m))
         for target in self.targets:
-            if target.module != module_name:
-                continue
-            *parents, attr = target.path.split(".")
-            owner: Any = module
-            for part in parents:
-                owner = getattr(owner, part, None)
-            if self._set(owner, attr, lambda original, t=target: self._wrap(t, original)):
+            if target.module == module_name and self._set(*_owner(module, target.path),
+                                                          lambda original, t=target: self._wrap(t, original)):
                 self.wrapped.append(f"{module_name}.{target.path}")
 
     def _set(self, owner: Any, attr: str, make: Callable[[Any], Any]) -> bool:
@@ -310,21 +348,25 @@ class Implicit:
         setattr(owner, attr, make(original))
         return True
 
-    def _remember(self, original: Callable) -> Callable:
+    def _remember(self, original: Callable, made: Callable) -> Callable:
+        """``original``, which makes an object from a model file, and then notes the file of what it made
+        (``made(paths, args, kwargs, result) -> (object, path)``)."""
         paths = self.model_paths
 
         @functools.wraps(original)
-        def __init__(self_: Any, *args: Any, **kwargs: Any) -> None:
-            _through(original, (self_, *args), kwargs)
-            path = _path_of(kwargs.get("model_path", args[0] if args else None))
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            result = _through(original, args, kwargs)
+            obj, path = _safe(made, paths, args, kwargs, result) or (None, None)
+            path = _path_of(path)
             if path:
                 try:
-                    paths[self_] = path
+                    paths[obj] = path
                 except TypeError:  # not weakly referenceable: the model stays unnamed
                     pass
+            return result
 
-        __init__.__sightspeed_original__ = original  # type: ignore[attr-defined]
-        return __init__
+        wrapper.__sightspeed_original__ = original  # type: ignore[attr-defined]
+        return wrapper
 
     def _wrap(self, target: Target, original: Callable) -> Callable:
         implicit = self
@@ -337,13 +379,13 @@ class Implicit:
             name = target.stage
             if target.model_name is not None:
                 name = f"model: {_safe(target.model_name, implicit, args) or 'model'}"
-            key = _safe(target.flops_key, implicit, args, kwargs) if target.flops_key else None
             implicit.stages.setdefault(name, target.category)
             with stage(name):
                 result = _through(original, args, kwargs)
                 work = _safe(target.work, args, kwargs, result) if target.work else None
                 if work:
                     counters.add(**work)
+            key = _safe(target.flops_key, implicit, args, kwargs) if target.flops_key else None  # (after: untimed)
             if key is not None:
                 with implicit._lock:
                     implicit._flops[(name, key)] = implicit._flops.get((name, key), 0) + 1
@@ -399,6 +441,15 @@ def _through(original: Callable, args: tuple, kwargs: dict) -> Any:
 
 
 CALLS_THROUGH.add(_through.__code__)
+
+
+def _owner(module: Any, path: str) -> tuple[Any, str]:
+    """(the object holding ``path``'s last name, that name): ``(cv2, "imread")``, ``(Interpreter, "invoke")``."""
+    *parents, attr = path.split(".")
+    owner: Any = module
+    for part in parents:
+        owner = getattr(owner, part, None)
+    return owner, attr
 
 
 def _safe(fn: Callable, *args: Any) -> Any:

@@ -23,7 +23,9 @@ Why a thread sampler rather than pyinstrument or yappi: both are installable, bu
 call, so cProfile's overhead) that knows functions, not lines; pyinstrument samples through a profile hook (a call
 on every Python call and return) and reports functions with their first lines, without columns; neither knows which
 sightspeed stage a thread is in at the instant of a sample, which the sampler reads from the same dict as the frames.
-On benchmarks/sampler_overhead.py's workload pyinstrument (5 ms) costs +69%, yappi +165%, this sampler +2-4%.
+On benchmarks/sampler_overhead.py's workload pyinstrument (5 ms) costs +69%, yappi +165%, cProfile +66-85%, this
+sampler +2.6% to +3.6% wall (the paired median of 40 rounds, three runs on a shared 2-vCPU VM: its <= 3% target met
+in one of them; docs/benchmarks.md).
 
 Python threads only: a runtime's native pool threads have no Python frames (their CPU is in each span's ``cpu``,
 :mod:`.cpu`). A thread running Python bytecode holds the GIL, so the sampler waits for it (up to the switch interval,
@@ -40,7 +42,7 @@ from typing import Any
 from .hotspots import _short
 
 from .frames import (_CACHE_LIMIT, _FILES, _LINUX_CLOCKS, _WHERE, CALLS_THROUGH, DEFAULT_INTERVAL, IO, OURS,
-                     PLUMBING, PYTHON, USER, WAITING, WAITING_CPU, file_kind, line_row, where)
+                     PLUMBING, PYTHON, USER, WAITING, WAITING_CPU, file_kind, fileless_kind, line_row, where)
 
 
 class Sampler:
@@ -125,7 +127,7 @@ class Sampler:
         cpu = self._thread_cpu(ident)  # first: its previous reading must be this interval's start, kept or not
         leaf, through = frame, False
         while leaf is not None:  # past sightspeed's and contextlib's frames to the innermost that does work
-            kind = self._kind(leaf.f_code.co_filename)
+            kind = self._frame_kind(leaf)
             if kind == OURS:
                 if leaf.f_code in CALLS_THROUGH:
                     through = True
@@ -145,7 +147,7 @@ class Sampler:
                 return  # an idle thread outside any stage (a pool worker waiting for work) is nobody's time
             stage = self.base
         user = leaf
-        while user is not None and self._kind(user.f_code.co_filename) != USER:
+        while user is not None and self._frame_kind(user) != USER:
             user = user.f_back
         if user is None:
             user = leaf
@@ -205,6 +207,13 @@ class Sampler:
             kind = self._files[filename] = file_kind(filename)
         return kind
 
+    def _frame_kind(self, frame: Any) -> int:
+        """:func:`file_kind` of the frame's file; code with no file (``<string>``) by :func:`fileless_kind`."""
+        kind = self._kind(frame.f_code.co_filename)
+        if kind == USER and frame.f_code.co_filename[:1] == "<":
+            kind = fileless_kind(frame, self._kind)
+        return kind
+
     def _at(self, frame: Any) -> tuple[int, tuple, str, bool]:
         """:func:`where` ``frame`` is; cached per instruction."""
         code, lasti = frame.f_code, frame.f_lasti
@@ -246,13 +255,17 @@ class Sampler:
         return out
 
     def categories(self, exclude: set[str] | frozenset[str] = frozenset()) -> dict[str, dict[str, float]]:
-        """Sampled thread time by category, the stages in ``exclude`` left out: {category: {wall_s, cpu_s}}."""
+        """Sampled thread time by category, the stages in ``exclude`` left out: {category: {wall_s, cpu_s,
+        unstaged_s}}; ``unstaged_s``: the part of wall_s sampled outside every stage (the ``base``'s), what a
+        verdict about code nobody wrapped in a stage may quote (time in the user's own stages is theirs)."""
         out: dict[str, dict[str, float]] = {}
         for (stage, cat), (wall, cpu) in self._categories.items():
             if stage not in exclude:
-                entry = out.setdefault(cat, {"wall_s": 0.0, "cpu_s": 0.0})
+                entry = out.setdefault(cat, {"wall_s": 0.0, "cpu_s": 0.0, "unstaged_s": 0.0})
                 entry["wall_s"] += wall
                 entry["cpu_s"] += cpu
+                if stage == self.base:
+                    entry["unstaged_s"] += wall
         return out
 
 

@@ -41,17 +41,20 @@ class Verdict:
 def verdict(session: Session, reports: list[StageReport] | None = None) -> Verdict:
     reports = reports if reports is not None else analyse(session)
     timed = [r for r in reports if r.total_s > 0]
+    unstaged = _unstaged(session)
+    over = [r for r in timed if r.bound == "oversubscribed"]
+    # code outside every stage took more of the wall time than any stage did: wrapping it comes first
+    if unstaged and not over and unstaged[1]["share"] > max((r.wall_share for r in timed), default=0.0):
+        step, numbers = _unstaged_step(session, *unstaged)
+        return Verdict("(script)", unstaged[0], step, f"{_headline(session, timed)} {step}", numbers)
     if not timed:
         return Verdict("-", "-", "profile a run with at least one stage", "No stage ran: nothing to judge.")
     cores = session_cores(session)
     now = project(timed, Scenario("now"), cores)
     by_name = {r.name: r for r in timed}
-    limiting = by_name.get(now.limiting_stage) or max(timed, key=lambda r: r.total_s)
-    over = [r for r in timed if r.bound == "oversubscribed"]
-    unstaged = _unstaged(session)
-    if unstaged and not over and unstaged[1]["share"] > limiting.wall_share:
-        step, numbers = _unstaged_step(session, *unstaged)
-        return Verdict("(script)", unstaged[0], step, f"{_headline(session, timed)} {step}", numbers)
+    limiting = by_name.get(now.limiting_stage)
+    if limiting is None or not limiting.items:  # calls, no items (a script's stage() blocks): no rate to compare
+        limiting = max(timed, key=lambda r: r.total_s)
     focus = max(over, key=lambda r: r.total_s) if over else limiting
     step, numbers = first_step(focus, session, cores, timed)
     numbers = {"limiting_stage": limiting.name, "cores_bound": now.cores_bound, "cores": cores, **numbers}
@@ -60,14 +63,30 @@ def verdict(session: Session, reports: list[StageReport] | None = None) -> Verdi
 
 
 def _unstaged(session: Session) -> tuple[str, dict] | None:
-    """The biggest kind of work the sampler saw outside every stage (a script nobody annotated), or None."""
-    rows = [(kind, row) for kind, row in (session.breakdown or {}).items() if not row.get("stages")]
-    return max(rows, key=lambda kr: kr[1].get("wall_s", 0.0)) if rows else None
+    """The biggest kind of work the sampler saw outside every stage (a script nobody annotated): (kind, {wall_s,
+    share of the run's wall time}), or None. Only samples outside every stage count (``unstaged_s``): time in the
+    user's own stages is theirs, judged by their bounds. A session saved before ``unstaged_s`` does not say which
+    samples were outside: its sampled rows count only when no stage but implicit ones (a breakdown row's
+    ``stages``) ran."""
+    rows = session.breakdown or {}
+    if any("unstaged_s" in row for row in rows.values()):
+        outside = {kind: row["unstaged_s"] for kind, row in rows.items() if row.get("unstaged_s")}
+    else:
+        implicit = {name for row in rows.values() for name in row.get("stages", [])}
+        if any(not name.startswith("(") and name not in implicit for name in session.totals):
+            return None
+        outside = {kind: row.get("wall_s", 0.0) for kind, row in rows.items() if not row.get("stages")}
+    wall = session.wall_s or sum(row.get("wall_s", 0.0) for row in rows.values())
+    if not outside or not wall:
+        return None
+    kind = max(outside, key=outside.get)
+    return kind, {"wall_s": outside[kind], "share": min(1.0, outside[kind] / wall)}
 
 
 def _unstaged_step(session: Session, kind: str, row: dict) -> tuple[str, dict]:
-    lines = [x for x in (session.lines or {}).get("(script)", []) if x.get("category") in (kind, None)]
-    top = lines[0] if lines else None
+    lines = [x for stage, rows in (session.lines or {}).items() if stage.startswith("(")  # the base: (script)
+             for x in rows if x.get("category") in (kind, None)]
+    top = max(lines, key=lambda x: x.get("seconds", 0.0)) if lines else None
     where = (f", most of it at {top['file']}:{top['line']} `{(top.get('code') or '').strip()}` ({top['share']:.0%} "
              "of the time outside stages)") if top else ""
     advice = UNSTAGED_ADVICE.get(kind, "")
@@ -86,6 +105,8 @@ def _unstaged_step(session: Session, kind: str, row: dict) -> tuple[str, dict]:
 
 def _headline(session: Session, reports: list[StageReport]) -> str:
     name = session.config.get("pipeline") or "This profile"
+    if not reports:
+        return f"{name} ran {session.wall_s:.2f} s with no stage."
     items = max(r.items for r in reports)
     if items:
         rate = items / session.wall_s if session.wall_s else 0.0
