@@ -98,3 +98,14 @@ def converted_cache(tmp_path_factory):
     finally:
         mp.undo()
     return cache, path
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raising KeyboardInterrupt in this process, as in a terminal, for the test's length: a CI job started
+    in the background inherits SIGINT ignored, and then no Ctrl-C ever arrives."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)

@@ -106,8 +106,11 @@ def test_resume_removes_leftover_partial_files(few, tmp_path):
 def start(user_pipeline: Path, folder: Path, out: Path) -> subprocess.Popen:
     """The run in the background, its stderr into ``stderr.txt`` beside OUT (a pipe nobody reads could fill)."""
     with open(out.parent / "stderr.txt", "w") as stderr:
+        # SIGINT at its default, as in a terminal: a CI job started in the background inherits it ignored, and
+        # Python then never raises KeyboardInterrupt for it
         return subprocess.Popen([sys.executable, "-m", "sightspeed", "run", "slowinvert:build", str(folder), "-o",
-                                 str(out)], cwd=user_pipeline, stdout=subprocess.DEVNULL, stderr=stderr)
+                                 str(out)], cwd=user_pipeline, stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_a_kill_inside_a_video_resumes_to_the_same_bytes(tmp_path, user_pipeline):

@@ -386,7 +386,8 @@ def test_categories_of_calls(tmp_path):
 
 @pytest.mark.parametrize("ending, traceback_ends", [("pass", "KeyboardInterrupt"),
                                                     ("raise KeyboardInterrupt", "KeyboardInterrupt")])
-def test_a_ctrl_c_while_the_profile_is_finished_loses_nothing(tmp_path, monkeypatch, ending, traceback_ends):
+def test_a_ctrl_c_while_the_profile_is_finished_loses_nothing(tmp_path, monkeypatch, ending, traceback_ends,
+                                                              ctrl_c_raises):
     """The program ends (or is interrupted: a first Ctrl-C), then a Ctrl-C arrives while the sampler's lines are
     being collected: the profile is finished whole, then the program counts as interrupted (130)."""
     import signal
@@ -408,7 +409,7 @@ def test_a_ctrl_c_while_the_profile_is_finished_loses_nothing(tmp_path, monkeypa
     assert scope.active() is None and signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_a_ctrl_c_while_writing_waits_for_whole_files(tmp_path, monkeypatch):
+def test_a_ctrl_c_while_writing_waits_for_whole_files(tmp_path, monkeypatch, ctrl_c_raises):
     import signal
 
     import sightspeed.profiler as profiler

@@ -5,7 +5,7 @@ and JIT, a thread pool starting, the timer's own resolution. Its items/s, ms/ite
 measurements of that, not of the pipeline running steadily. :func:`warnings` says so when
 
 - the busiest stage handled fewer than ``MIN_ITEMS`` items (counted in calls where no stage counts items, as in a
-  script or ``%sightspeed`` profile whose stages declare ``items=0``),
+  script or ``%sightspeed`` profile, whose stages count calls unless they declare ``items=``),
 - the whole run took under ``MIN_WALL_S`` seconds,
 - a stage that ran was called fewer than ``MIN_STAGE_CALLS`` times (its figures are a few single measurements;
   not repeated for the busiest stage when the first sentence already counted its calls).
