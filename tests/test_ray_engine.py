@@ -59,6 +59,17 @@ def by_name(result, root):
     return {Path(r["input"]).name: r for r in rows}
 
 
+def copies(photos: list[str], folder: Path, n: int) -> list[str]:
+    """``n`` distinct files ``img0.jpg`` ... in ``folder``, the photos in turn (a run reads each path once)."""
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for k in range(n):
+        path = folder / f"img{k}.jpg"
+        path.write_bytes(Path(photos[k % len(photos)]).read_bytes())
+        paths.append(str(path))
+    return paths
+
+
 def same_row(a: dict, b: dict) -> None:
     keep = lambda r: {k: v for k, v in r.items() if k not in ("times_ms", "outputs", "traceback", "where")}  # noqa: E731
     assert keep(a) == keep(b)
@@ -120,12 +131,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_job_completes(cluster, por
     (tmp_path / "slowpid.py").write_text(SLOW)
     monkeypatch.chdir(tmp_path)
     marker = tmp_path / "pids.txt"
-    inputs = []
-    for k in range(8):  # distinct files: the run reads each path once
-        path = tmp_path / "in" / f"img{k}.jpg"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
-        inputs.append(str(path))
+    inputs = copies(portrait_jpegs, tmp_path / "in", 8)  # distinct files: the run reads each path once
     killed: list[int] = []
 
     def kill_first_worker() -> None:
@@ -174,12 +180,8 @@ def test_the_command_line_runs_on_ray_and_the_report_reads_it(portrait_jpegs, tm
 def test_two_actors_each_seeing_some_batches_in_any_order_finish(cluster, portrait_jpegs, tmp_path, monkeypatch):
     (tmp_path / "slowpid.py").write_text(SLOW)  # no models: the actors start in a second or two
     monkeypatch.chdir(tmp_path)
-    inputs = []
-    for k in range(12):  # distinct files, one per batch, ~0.4 s each: the second actor is up long before the end
-        path = tmp_path / "in" / f"img{k}.jpg"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
-        inputs.append(str(path))
+    # distinct files, one per batch, ~0.4 s each: the second actor is up long before the end
+    inputs = copies(portrait_jpegs, tmp_path / "in", 12)
     opts = {"marker": str(tmp_path / "pids.txt"), "delay": 0.4}
     result = run_on_ray("slowpid:build", opts, build("slowpid:build", opts), inputs, tmp_path / "out", cores=1,
                         num_workers=2, items_per_batch=1)
@@ -196,9 +198,7 @@ def test_a_killed_driver_is_finished_by_resume(portrait_jpegs, tmp_path):
 
     (tmp_path / "slowpid.py").write_text(SLOW)
     inputs = tmp_path / "in"
-    inputs.mkdir()
-    for k in range(10):
-        (inputs / f"img{k}.jpg").write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
+    copies(portrait_jpegs, inputs, 10)
     out, marker = tmp_path / "out", tmp_path / "pids.txt"
     cmd = [sys.executable, "-m", "sightspeed", "run", "slowpid:build", str(inputs), "-o", str(out), "--engine", "ray",
            "--cores", "2", "--marker", str(marker), "--delay", "0.6"]
@@ -225,12 +225,7 @@ def test_a_long_run_sends_a_sample_of_spans_and_every_stages_totals(cluster, por
     totals still count every span: each stage's calls equal the inputs, as a local run's do."""
     (tmp_path / "slowpid.py").write_text(SLOW)
     monkeypatch.chdir(tmp_path)
-    inputs = []
-    for k in range(40):
-        path = tmp_path / "in" / f"img{k}.jpg"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(Path(portrait_jpegs[k % len(portrait_jpegs)]).read_bytes())
-        inputs.append(str(path))
+    inputs = copies(portrait_jpegs, tmp_path / "in", 40)
     opts = {"marker": str(tmp_path / "pids.txt"), "delay": 0.0}
     result = run_on_ray("slowpid:build", opts, build("slowpid:build", opts), inputs, tmp_path / "out", cores=2,
                         items_per_batch=8, span_keep=0.25)

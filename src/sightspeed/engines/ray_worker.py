@@ -205,9 +205,9 @@ class Captured:
         self.rows.append(row)
 
     def checksums(self, outputs: list[str]) -> dict[str, list]:
-        from ..io.write import written
+        from ..io.outdir import checksums
 
-        return {os.path.relpath(o, self.root): list(written(o)) for o in outputs}
+        return checksums(outputs, self.root)
 
 
 class _Named:

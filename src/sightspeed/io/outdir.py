@@ -266,12 +266,7 @@ class OutDir:
 
     # ----- during and after the run ----------------------------------------------------------------------------
     def checksums(self, outputs: list[str]) -> dict[str, list]:
-        """{path relative to OUT: [size, sha256]} of a finished item's outputs (as written)."""
-        found = {}
-        for output in outputs:
-            size_sha = write_mod.written(output)
-            found[os.path.relpath(output, self.root)] = list(size_sha)
-        return found
+        return checksums(outputs, self.root)
 
     def finish(self, counts: dict[str, Any]) -> None:
         """Every input went through: flush the manifest and write ``_SUCCESS``."""
@@ -332,3 +327,7 @@ class _Appender:
             os.close(self._fd)
             self._fd = None
 
+
+def checksums(outputs: list[str], root: str | os.PathLike[str]) -> dict[str, list]:
+    """{path relative to ``root`` (OUT): [size, sha256]} of a finished item's outputs (as written)."""
+    return {os.path.relpath(output, root): list(write_mod.written(output)) for output in outputs}
